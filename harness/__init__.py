@@ -1,0 +1,1 @@
+"""harness: runs engines x scenarios, builds the matrix, benchmarks and the CLI."""

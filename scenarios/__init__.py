@@ -1,0 +1,1 @@
+"""The scenario catalogue: workflow patterns with hand-written expectations."""
