@@ -1,0 +1,56 @@
+"""Context variables: which workflow body or step the current task belongs to, plus the
+metadata records returned by get_step_metadata()/get_workflow_metadata()."""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from durable._internal.driver import BodyContext
+
+CURRENT_BODY: contextvars.ContextVar[BodyContext | None] = contextvars.ContextVar(
+    "durable_current_body", default=None
+)
+
+
+@dataclass(frozen=True)
+class StepMetadata:
+    """What `get_step_metadata()` returns inside a step.
+
+    ``step_id`` is the step's correlation id, stable across retries and recovery: use it as the
+    idempotency key of external side effects (steps are at-least-once). ``attempt`` is 1-based.
+    ``step_started_at`` is the first start, not reset per attempt.
+    """
+
+    run_id: str
+    step_id: str
+    step_name: str
+    attempt: int
+    step_started_at: datetime
+    workflow_name: str = ""
+
+
+@dataclass(frozen=True)
+class WorkflowMetadata:
+    """What `get_workflow_metadata()` returns inside a workflow body or one of its steps."""
+
+    run_id: str
+    workflow_name: str
+    started_at: datetime
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+CURRENT_STEP: contextvars.ContextVar[StepMetadata | None] = contextvars.ContextVar(
+    "durable_current_step", default=None
+)
+CURRENT_STEP_WORKFLOW: contextvars.ContextVar[WorkflowMetadata | None] = contextvars.ContextVar(
+    "durable_current_step_workflow", default=None
+)
+
+
+def current_body() -> BodyContext | None:
+    """The workflow body context of the running task, or None outside workflow bodies."""
+    return CURRENT_BODY.get()

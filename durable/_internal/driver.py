@@ -1,0 +1,906 @@
+"""The run driver: executes one run of a workflow.
+
+A driver holds the run's lease. If the run has a log (another process started it), the driver
+first *replays*: it runs the body from the top and feeds the recorded results back in log
+order, checking every call against the log by position (kind, name, arguments); a mismatch is a
+NondeterminismError and the run fails. Then — and from the start for a fresh run — it runs
+*live*: the body coroutine keeps running on its private BodyLoop; each operation the body calls
+is journaled and executed, and each result is delivered back. Per progress point there is one
+world commit: the delivered result (``step_completed``) together with the operations the body
+called after receiving it (``step_created`` + ``step_started`` of the next step), so a chain
+of N steps costs about N commits and no replay.
+
+Delivery discipline (what makes replay faithful): results are delivered one at a time, and the
+body is pumped until idle after each; the log records deliveries in that order, and creations
+right after the delivery that caused them.
+
+Correlation ids are positional: ``step_<n>``, ``wait_<n>``, ``hook_<n>``, with one counter per
+run in call order (deterministic also under asyncio.gather: the calls happen in argument order).
+
+Steps are at-least-once: a step in flight when its process died is executed again by the process
+that recovers the run (its ``step_id``/correlation id is the idempotency key); a completed step is
+never executed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import copy
+import json
+import logging
+import random as _random
+import time as _time_mod
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from durable._internal import sandbox
+from durable._internal.bodyloop import BodyLoop
+from durable._internal.context import (
+    CURRENT_BODY,
+    CURRENT_STEP,
+    CURRENT_STEP_WORKFLOW,
+    StepMetadata,
+    WorkflowMetadata,
+)
+from durable._internal.durations import parse_seconds, to_timestamp
+from durable._internal.errors import (
+    FatalError,
+    HookConflictError,
+    LeaseLostError,
+    NondeterminismError,
+    RetryableError,
+)
+from durable._internal.leases import retire_owner
+from durable._internal.registry import StepFunction, WorkflowFunction
+from durable._internal.serialization import encode, error_from_dict, error_to_dict
+from durable._internal.world import (
+    TERMINAL,
+    Batch,
+    CommitResult,
+    Event,
+    HookRecord,
+    NewEvent,
+    RunRecord,
+    StepRecord,
+    WaitRecord,
+    World,
+)
+
+log = logging.getLogger("durable")
+_now = _time_mod.time  # the real clocks (captured before the sandbox wraps them)
+_mono = _time_mod.monotonic
+
+LEASE_SECONDS = 15.0
+PARK_AFTER = 5.0
+MAX_POLL = 0.5
+MIN_POLL = 0.01
+
+CREATION = {"step_created": "step", "wait_created": "wait", "hook_created": "hook",
+            "hook_conflict": "hook"}
+DELIVERY = {"step_completed", "step_failed", "wait_completed", "hook_received", "hook_conflict"}
+
+LOCAL_DRIVERS: dict[str, Driver] = {}
+
+
+class Op:
+    """One operation (step, wait or hook) of a body execution."""
+
+    def __init__(self, kind: str, corr: str, pos: int, name: str, data: dict[str, Any]) -> None:
+        self.kind = kind
+        self.corr = corr
+        self.pos = pos
+        self.name = name
+        self.data = data
+        self.future: asyncio.Future[Any] | None = None
+        self.in_log = False
+        self.log_event: Event | None = None
+        self.done = False
+        # steps
+        self.step: StepFunction | None = None
+        self.attempt = 0
+        self.started_at: float | None = None
+        self.retry_at: float | None = None
+        self.state = "new"
+        self.record: StepRecord | None = None
+        # waits
+        self.resume_at = 0.0
+        # hooks
+        self.hook_cls: Any = None
+        self.token = ""
+        self.payloads: collections.deque[Any] = collections.deque()
+        self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.error: BaseException | None = None
+        self.disposed = False
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))[:200]
+
+
+def _describe_event(ev: Event) -> str:
+    d = ev.data or {}
+    if ev.type == "step_created":
+        return f"step {d.get('step_name')!r} with input {_compact(d.get('input'))}"
+    if ev.type == "wait_created":
+        return f"sleep {json.dumps(d.get('spec'))}"
+    if ev.type in ("hook_created", "hook_conflict"):
+        return f"hook with token {d.get('token')!r}"
+    return ev.type
+
+
+def _describe_op(op: Op) -> str:
+    if op.kind == "step":
+        return f"step {op.name!r} with input {_compact(op.data.get('input'))}"
+    if op.kind == "wait":
+        return f"sleep {json.dumps(op.data.get('spec'))}"
+    return f"hook with token {op.data.get('token')!r}"
+
+
+class Driver:
+    """Runs one run (replay, then live) while holding its lease. See the module docstring."""
+
+    def __init__(self, world: World, run: RunRecord, wf: WorkflowFunction, owner: str,
+                 *, park_idle: bool = False, lease_seconds: float = LEASE_SECONDS) -> None:
+        self.world = world
+        self.run = run
+        self.run_id = run.run_id
+        self.wf = wf
+        self.owner = owner
+        self.park_idle = park_idle
+        self.lease_seconds = lease_seconds
+        self.clock = run.created_at
+        self.rng = _random.Random(f"{run.run_id}:random")
+        self.loop = BodyLoop(lambda: self.clock)  # type: ignore[abstract]
+        self.host_loop: asyncio.AbstractEventLoop | None = None
+        self.ops: dict[str, Op] = {}
+        self.pos = 0
+        self.log_ops: list[Event] = []
+        self.deliveries_left = 0
+        self.log_disposed: set[str] = set()
+        self.batch = Batch()
+        self.to_start: list[Op] = []
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.timer_at: dict[str, float] = {}
+        self.live_hooks: set[str] = set()
+        self.inflight: dict[str, asyncio.Task[Any]] = {}
+        self.msgs: collections.deque[tuple[Any, ...]] = collections.deque()
+        self.waiter: asyncio.Future[Any] | None = None
+        self.fatal: BaseException | None = None
+        self.stopping = False
+        self.finalized = False
+        self.cancel_seen = False
+        self.lost_batch: Batch | None = None
+        self.body_task: asyncio.Task[Any] | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.done = asyncio.Event()
+        self.outcome = "running"
+        self.last_commit = _mono()
+        self.poll = MIN_POLL
+        self.dt_bindings = sandbox.datetime_bindings([getattr(wf.fn, "__globals__", {})])
+        started = run.started_at or run.created_at
+        self.wf_meta = WorkflowMetadata(run.run_id, run.workflow_name,
+                                        datetime.fromtimestamp(started, UTC), dict(run.attributes))
+
+    # ------------------------------------------------------------------ body-facing API
+    def _next(self, kind: str) -> tuple[int, str]:
+        self.pos += 1
+        return self.pos, f"{kind}_{self.pos}"
+
+    def _nondeterminism(self, pos: int, logged: str, called: str) -> None:
+        if self.fatal is None:
+            self.fatal = NondeterminismError(
+                f"replay diverged at position {pos}: the event log has {logged}, "
+                f"but the code called {called}"
+            )
+        self.stopping = True
+
+    def _match(self, op: Op, same: Any) -> bool:
+        if op.pos <= len(self.log_ops):
+            ev = self.log_ops[op.pos - 1]
+            if CREATION.get(ev.type) != op.kind or not same(ev.data or {}):
+                self._nondeterminism(op.pos, _describe_event(ev), _describe_op(op))
+                return False
+            op.in_log = True
+            op.log_event = ev
+            return True
+        if self.deliveries_left > 0:
+            self._nondeterminism(
+                op.pos, "no operation at this position yet (the original run called nothing "
+                "more before its next recorded result)", _describe_op(op))
+            return False
+        return True
+
+    def call_step(self, step: StepFunction, args: tuple[Any, ...], kwargs: dict[str, Any]
+                  ) -> asyncio.Future[Any]:
+        fut = self.loop.create_future()
+        if self.stopping:
+            return fut
+        try:
+            inp = json.loads(encode({"args": list(args), "kwargs": kwargs}))
+        except TypeError as exc:
+            raise TypeError(f"arguments of step {step.name!r}: {exc}") from None
+        pos, corr = self._next("step")
+        op = Op("step", corr, pos, step.name, {"step_name": step.name, "input": inp})
+        op.future = fut
+        op.step = step
+        if not self._match(op, lambda d: d.get("step_name") == step.name and d.get("input") == inp):
+            return fut
+        self.ops[corr] = op
+        if not op.in_log:
+            now = _now()
+            op.attempt = 1
+            op.started_at = now
+            op.state = "running"
+            op.record = StepRecord(self.run_id, corr, step.name, "running", 1, input=inp,
+                                   started_at=now, created_at=now)
+            self.batch.events.append(NewEvent("step_created", corr, op.data, now))
+            self.batch.events.append(NewEvent("step_started", corr, {"attempt": 1}, now))
+            self.batch.steps.append(copy.copy(op.record))
+            self.to_start.append(op)
+        else:
+            ev = op.log_event
+            assert ev is not None
+            op.record = StepRecord(self.run_id, corr, step.name, "pending", 0, input=inp,
+                                   created_at=ev.created_at)
+        return fut
+
+    def sleep(self, duration: Any) -> asyncio.Future[Any]:
+        fut = self.loop.create_future()
+        if isinstance(duration, datetime):
+            spec: dict[str, Any] = {"until": to_timestamp(duration)}
+        else:
+            spec = {"seconds": parse_seconds(duration, "sleep duration")}
+        if self.stopping:
+            return fut
+        pos, corr = self._next("wait")
+        op = Op("wait", corr, pos, "sleep", {"spec": spec})
+        op.future = fut
+        if not self._match(op, lambda d: d.get("spec") == spec):
+            return fut
+        self.ops[corr] = op
+        if op.in_log:
+            assert op.log_event is not None
+            op.resume_at = float(op.log_event.data["resume_at"])
+        else:
+            now = _now()
+            op.resume_at = spec["until"] if "until" in spec else now + spec["seconds"]
+            self.batch.events.append(
+                NewEvent("wait_created", corr, {"spec": spec, "resume_at": op.resume_at}, now))
+            self.batch.waits.append(WaitRecord(self.run_id, corr, op.resume_at, "waiting", now))
+            self.to_start.append(op)
+        return fut
+
+    def create_hook(self, hook_cls: Any, token: str | None, metadata: Any) -> Op:
+        if token is not None and (not isinstance(token, str) or not token):
+            raise ValueError(f"hook token must be a non-empty string, got {token!r}")
+        try:
+            meta = json.loads(encode(metadata))
+        except TypeError as exc:
+            raise TypeError(f"hook metadata: {exc}") from None
+        pos, corr = self._next("hook")
+        tok = token if token is not None else f"{self.run_id}:{corr}"
+        op = Op("hook", corr, pos, tok, {"token": tok, "type": getattr(hook_cls, "__qualname__", "")})
+        op.hook_cls = hook_cls
+        op.token = tok
+        if self.stopping:
+            return op
+        if not self._match(op, lambda d: d.get("token") == tok):
+            return op
+        self.ops[corr] = op
+        self.live_hooks.add(corr)
+        if not op.in_log:
+            now = _now()
+            self.batch.events.append(NewEvent(
+                "hook_created", corr, {"token": tok, "metadata": meta, "type": op.data["type"]}, now))
+            self.batch.hooks_created.append(HookRecord(self.run_id, corr, tok, meta, now))
+        return op
+
+    def next_payload(self, op: Op) -> asyncio.Future[Any]:
+        fut = self.loop.create_future()
+        if op.error is not None:
+            fut.set_exception(op.error)
+        elif op.payloads:
+            fut.set_result(op.payloads.popleft())
+        elif op.disposed:
+            fut.set_exception(RuntimeError(f"hook {op.token!r} was disposed"))
+        else:
+            op.waiters.append(fut)
+        return fut
+
+    def dispose_hook(self, op: Op) -> None:
+        self.live_hooks.discard(op.corr)
+        if op.disposed or op.corr not in self.ops:
+            op.disposed = True
+            return
+        op.disposed = True
+        if op.error is None and op.corr not in self.log_disposed and not self.stopping:
+            self.batch.events.append(NewEvent("hook_disposed", op.corr, {"token": op.token},
+                                              _now()))
+            self.batch.hooks_disposed.append(op.corr)
+
+    def uuid4(self) -> uuid.UUID:
+        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+
+    # ------------------------------------------------------------------ deliveries
+    def _push_hook(self, op: Op, payload: Any) -> None:
+        value = payload
+        cls = op.hook_cls
+        if cls is not None and isinstance(payload, dict):
+            try:
+                validate = getattr(cls, "model_validate", None)
+                value = validate(payload) if callable(validate) else cls(**payload)
+            except Exception as exc:  # a payload the class rejects reaches the body as an error
+                if op.waiters:
+                    op.waiters.popleft().set_exception(exc)
+                return
+        if op.waiters:
+            op.waiters.popleft().set_result(value)
+        else:
+            op.payloads.append(value)
+
+    def _fail_hook(self, op: Op, err: BaseException) -> None:
+        self.live_hooks.discard(op.corr)
+        op.error = err
+        while op.waiters:
+            op.waiters.popleft().set_exception(err)
+
+    def _deliver_step(self, op: Op, ok: bool, value: Any) -> None:
+        op.done = True
+        assert op.future is not None
+        if op.future.done():
+            return
+        if ok:
+            op.future.set_result(value)
+        else:
+            op.future.set_exception(error_from_dict(value))
+
+    def pump(self) -> None:
+        """Run the body until it is idle (blocked on results not yet delivered)."""
+        if self.body_task is None:
+            return
+        prev = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self.loop)
+        try:
+            with sandbox.datetime_swapped(self.dt_bindings):
+                self.loop.run_until_idle()
+        finally:
+            asyncio.events._set_running_loop(prev)
+
+    # ------------------------------------------------------------------ main
+    async def drive(self) -> None:
+        """Run the driver to the end of its hold on the run (terminal, parked or lost)."""
+        self.host_loop = asyncio.get_running_loop()
+        LOCAL_DRIVERS[self.run_id] = self
+        try:
+            await self._drive()
+        except asyncio.CancelledError:
+            self._abandon(release=True)
+            raise
+        except LeaseLostError:
+            self._abandon(release=False)
+            self.outcome = "lost"
+        except Exception as exc:  # internal error: release so another process can retry
+            log.exception("durable driver for run %s failed internally", self.run_id)
+            self._abandon(release=True)
+            self.outcome = f"error: {exc}"
+        finally:
+            for h in self.timers.values():
+                h.cancel()
+            retire_owner(self.owner)
+            if LOCAL_DRIVERS.get(self.run_id) is self:
+                del LOCAL_DRIVERS[self.run_id]
+            self.done.set()
+
+    def _abandon(self, release: bool) -> None:
+        self.stopping = True
+        for t in self.inflight.values():
+            t.cancel()
+        if self.body_task is not None and not self.body_task.done():
+            self.body_task.cancel()
+            try:
+                self.pump()
+            except Exception:
+                pass
+        if release:
+            try:
+                self.world.release(self.run_id, self.owner, _now())
+            except Exception:
+                pass
+
+    def _start_body(self) -> None:
+        sandbox.install()
+        self.world.stats["body_executions"] += 1
+        ctx = contextvars.copy_context()
+        ctx.run(CURRENT_BODY.set, self)
+        ctx.run(CURRENT_STEP.set, None)
+        inp = self.run.input or {}
+        args = inp.get("args", [])
+        kwargs = inp.get("kwargs", {})
+        coro = ctx.run(self.wf.fn, *args, **kwargs)
+        self.body_task = self.loop.create_task(coro, context=ctx)
+        self.pump()
+
+    async def _drive(self) -> None:
+        events: list[Event] = []
+        if self.run.status == "pending":
+            now = _now()
+            self.batch.events.append(NewEvent("run_started", None, {}, now))
+            self.batch.run_update.update(status="running", started_at=now)
+        else:
+            events = self.world.list_events(self.run_id)
+        self.log_ops = [e for e in events if e.type in CREATION]
+        self.deliveries_left = sum(1 for e in events if e.type in DELIVERY)
+        self.log_disposed = {e.correlation_id for e in events
+                             if e.type == "hook_disposed" and e.correlation_id}
+        if self.log_ops:
+            self.world.stats["replays"] += 1
+        self._start_body()
+        if events:
+            self._replay(events)
+            if self.fatal is None:
+                self._resume_after_replay()
+        await self._live()
+
+    def _replay(self, events: list[Event]) -> None:
+        for ev in events:
+            if self.fatal is not None:
+                return
+            t = ev.type
+            corr = ev.correlation_id or ""
+            if t in CREATION:
+                if corr not in self.ops:
+                    pos = self.log_ops.index(ev) + 1
+                    self._nondeterminism(pos, _describe_event(ev),
+                                         f"nothing at this position (it made {self.pos} calls)")
+                    return
+            op = self.ops.get(corr)
+            if t in DELIVERY:
+                self.deliveries_left -= 1
+            if op is None:
+                continue
+            d = ev.data or {}
+            if t == "step_started":
+                op.attempt = int(d.get("attempt", op.attempt + 1))
+                op.started_at = op.started_at or ev.created_at
+                op.state = "running"
+            elif t == "step_retrying":
+                op.attempt = int(d.get("attempt", op.attempt))
+                op.retry_at = d.get("retry_after")
+                op.state = "retrying"
+            elif t in ("step_completed", "step_failed"):
+                op.state = "completed" if t == "step_completed" else "failed"
+                self.clock = ev.created_at
+                self._deliver_step(op, t == "step_completed",
+                                   d.get("result") if t == "step_completed" else d.get("error"))
+                self.pump()
+            elif t == "wait_completed":
+                op.done = True
+                self.clock = ev.created_at
+                assert op.future is not None
+                if not op.future.done():
+                    op.future.set_result(None)
+                self.pump()
+            elif t == "hook_received":
+                self.clock = ev.created_at
+                self._push_hook(op, d.get("payload"))
+                self.pump()
+            elif t == "hook_conflict":
+                self.clock = ev.created_at
+                self._fail_hook(op, HookConflictError(
+                    f"hook token {op.token!r} is already in use by run {d.get('conflicting_run_id')}"))
+                self.pump()
+            elif t == "hook_disposed":
+                op.disposed = True
+                self.live_hooks.discard(op.corr)
+        if self.fatal is None and self.pos < len(self.log_ops):
+            ev = self.log_ops[self.pos]
+            self._nondeterminism(self.pos + 1, _describe_event(ev),
+                                 f"nothing at this position (it made {self.pos} calls)")
+
+    def _resume_after_replay(self) -> None:
+        """Re-arm what the log left unfinished: in-flight steps run again (next attempt), due
+        retries are scheduled, waits resume for the remainder."""
+        for op in list(self.ops.values()):
+            if not op.in_log or op.done:
+                continue
+            if op.kind == "step":
+                assert op.record is not None
+                op.record.attempt = op.attempt
+                op.record.started_at = op.started_at
+                if op.state == "retrying":
+                    op.record.status = "pending"
+                    op.record.retry_after = op.retry_at
+                    self._schedule(op, op.retry_at or _now(), ("retry", op))
+                else:
+                    self._begin_attempt(op)
+            elif op.kind == "wait":
+                self.to_start.append(op)
+
+    def _begin_attempt(self, op: Op) -> None:
+        assert op.step is not None and op.record is not None
+        now = _now()
+        op.attempt += 1
+        if op.started_at is None:
+            op.started_at = now
+        if op.attempt > op.step.max_retries + 1:
+            err = error_to_dict(FatalError(
+                f"step {op.name!r} exceeded max retries ({op.step.max_retries}) after recovery"),
+                fatal=True)
+            self._record_failure(op, err, now)
+            return
+        op.state = "running"
+        op.record.status = "running"
+        op.record.attempt = op.attempt
+        op.record.started_at = op.started_at
+        op.record.retry_after = None
+        self.batch.events.append(NewEvent("step_started", op.corr, {"attempt": op.attempt}, now))
+        self.batch.steps.append(copy.copy(op.record))
+        self.to_start.append(op)
+
+    def _record_failure(self, op: Op, err: dict[str, Any], now: float) -> None:
+        assert op.record is not None
+        op.state = "failed"
+        op.record.status = "failed"
+        op.record.error = err
+        op.record.completed_at = now
+        self.batch.events.append(NewEvent("step_failed", op.corr,
+                                          {"error": err, "attempt": op.attempt}, now))
+        self.batch.steps.append(copy.copy(op.record))
+        if not self.stopping:
+            self.clock = now
+            self._deliver_step(op, False, err)
+            self.pump()
+
+    def _schedule(self, op: Op, at: float, msg: tuple[Any, ...]) -> None:
+        assert self.host_loop is not None
+        delay = max(0.0, at - _now())
+        self.timer_at[op.corr] = at
+        self.timers[op.corr] = self.host_loop.call_later(delay, self._post, msg)
+
+    def _start_pending(self) -> None:
+        todo, self.to_start = self.to_start, []
+        assert self.host_loop is not None
+        for op in todo:
+            if op.kind == "step":
+                self._start_step(op)
+            elif op.kind == "wait" and not op.done:
+                self._schedule(op, op.resume_at, ("wait", op))
+
+    def _start_step(self, op: Op) -> None:
+        assert self.host_loop is not None and op.step is not None
+        meta = StepMetadata(self.run_id, op.corr, op.name, op.attempt,
+                            datetime.fromtimestamp(op.started_at or _now(), UTC),
+                            self.run.workflow_name)
+        ctx = contextvars.copy_context()
+        ctx.run(CURRENT_BODY.set, None)
+        ctx.run(CURRENT_STEP.set, meta)
+        ctx.run(CURRENT_STEP_WORKFLOW.set, self.wf_meta)
+        inp = json.loads(encode(op.data["input"]))
+        task = self.host_loop.create_task(
+            self._exec_step(op, inp.get("args", []), inp.get("kwargs", {})), context=ctx)
+        self.inflight[op.corr] = task
+
+    async def _exec_step(self, op: Op, args: list[Any], kwargs: dict[str, Any]) -> None:
+        assert op.step is not None
+        try:
+            value = await op.step.fn(*args, **kwargs)
+            ok = True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            value, ok = exc, False
+        self._post(("step", op, ok, value, _now()))
+
+    # ------------------------------------------------------------------ live loop
+    def _commit(self, require_running: bool = True) -> CommitResult | None:
+        if self.batch.empty():
+            return None
+        b, self.batch = self.batch, Batch()
+        res = self.world.commit(self.run_id, self.owner, b, self.lease_seconds, require_running)
+        self.last_commit = _mono()
+        if res.status in TERMINAL and not self.finalized and require_running:
+            self.lost_batch = b
+        return res
+
+    def _check_body(self) -> None:
+        if self.finalized:
+            return
+        now = _now()
+        if self.fatal is not None:
+            err = error_to_dict(self.fatal)
+            err["code"] = "CORRUPTED_EVENT_LOG"
+            self._finalize("failed", None, err, now)
+            return
+        task = self.body_task
+        if task is None or not task.done():
+            return
+        if task.cancelled():
+            err = {"type": "CancelledError", "module": "asyncio", "message": "workflow body was cancelled",
+                   "args": None, "fatal": True, "code": "USER_ERROR"}
+            self._finalize("failed", None, err, now)
+            return
+        exc = task.exception()
+        if exc is not None:
+            err = error_to_dict(exc)
+            err["code"] = "USER_ERROR"
+            self._finalize("failed", None, err, now)
+            return
+        try:
+            output = json.loads(encode(task.result()))
+        except TypeError as e:
+            err = error_to_dict(TypeError(f"workflow return value: {e}"))
+            err["code"] = "USER_ERROR"
+            self._finalize("failed", None, err, now)
+            return
+        self._finalize("completed", output, None, now)
+
+    def _finalize(self, status: str, output: Any, error: dict[str, Any] | None, now: float) -> None:
+        self.finalized = True
+        self.stopping = True
+        if status == "completed":
+            self.batch.events.append(NewEvent("run_completed", None, {"output": output}, now))
+            self.batch.run_update.update(status="completed", output=output, completed_at=now)
+        else:
+            self.batch.events.append(NewEvent("run_failed", None, {"error": error}, now))
+            self.batch.run_update.update(status="failed", error=error, completed_at=now)
+        self.outcome = status
+
+    async def _live(self) -> None:
+        self.lost_batch = None
+        while True:
+            if self.cancel_seen and not self.finalized:
+                await self._on_cancelled()
+                return
+            self._check_body()
+            res = self._commit()
+            if res is not None and res.status in TERMINAL:
+                if self.finalized and res.status == self.outcome:
+                    await self._after_terminal()
+                    return
+                await self._on_cancelled()
+                return
+            if res is not None and res.conflicts:
+                for corr, other in res.conflicts.items():
+                    op = self.ops[corr]
+                    self._fail_hook(op, HookConflictError(
+                        f"hook token {op.token!r} is already in use by run {other}"))
+                self.pump()
+                continue
+            self._start_pending()
+            if self._blocked_forever():
+                continue
+            if self._should_park():
+                self._park()
+                return
+            await self._wait_and_process()
+
+    def _blocked_forever(self) -> bool:
+        """The body waits, but on nothing the runtime can deliver (no step in flight, no timer,
+        no live hook): fail the run instead of hanging."""
+        if (self.finalized or self.inflight or self.to_start or self.timers or self.msgs
+                or not self.batch.empty() or self._active_hooks()):
+            return False
+        if self.body_task is None or self.body_task.done():
+            return False
+        err = error_to_dict(RuntimeError(
+            "the workflow body is waiting on something that is not a step, sleep or hook "
+            "(nothing can ever resume it): await only durable operations in a workflow body"))
+        err["code"] = "USER_ERROR"
+        self._finalize("failed", None, err, _now())
+        return True
+
+    def _active_hooks(self) -> bool:
+        return bool(self.live_hooks)
+
+    def _next_timer(self) -> float | None:
+        return min(self.timer_at.values()) if self.timer_at else None
+
+    def _should_park(self) -> bool:
+        if not self.park_idle or self.inflight or self.to_start or not self.batch.empty():
+            return False
+        nxt = self._next_timer()
+        if nxt is not None and nxt - _now() <= PARK_AFTER:
+            return False
+        if self._active_hooks() and self.world.read_inbox(self.run_id):
+            return False
+        return True
+
+    def _park(self) -> None:
+        self.world.release(self.run_id, self.owner, self._next_timer())
+        self.outcome = "parked"
+        self._abandon(release=False)
+
+    def _post(self, msg: tuple[Any, ...]) -> None:
+        """Hand a message (step finished, timer due, wake) to the driver loop."""
+        self.msgs.append(msg)
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    async def _get_message(self, timeout: float) -> tuple[Any, ...] | None:
+        """The next message, or None after `timeout` seconds."""
+        if self.msgs:
+            return self.msgs.popleft()
+        assert self.host_loop is not None
+        w = self.host_loop.create_future()
+        self.waiter = w
+        handle = self.host_loop.call_later(
+            timeout, lambda: None if w.done() else w.set_result(None))
+        try:
+            await w
+        finally:
+            handle.cancel()
+            self.waiter = None
+        return self.msgs.popleft() if self.msgs else None
+
+    async def _wait_and_process(self) -> None:
+        msg = await self._get_message(self.poll)
+        if msg is None:
+            self.poll = min(self.poll * 2, MAX_POLL)
+            self._poll_world()
+            return
+        self.poll = MIN_POLL
+        msgs = [msg]
+        while self.msgs:
+            msgs.append(self.msgs.popleft())
+        wake = False
+        for m in msgs:
+            if m[0] == "wake":
+                wake = True
+            else:
+                self._process(m)
+        if wake:
+            self._poll_world()
+
+    def _poll_world(self) -> None:
+        run = self.world.get_run(self.run_id)
+        if run.status in TERMINAL:
+            self.cancel_seen = True
+            return
+        if run.lease_owner != self.owner:
+            raise LeaseLostError(f"run {self.run_id} is now held by {run.lease_owner}")
+        if self._active_hooks():
+            for item in self.world.read_inbox(self.run_id):
+                op = self.ops.get(item.correlation_id)
+                self.batch.inbox_consumed.append(item.id)
+                if op is None or op.disposed or op.error is not None or self.stopping:
+                    continue
+                now = _now()
+                self.batch.events.append(NewEvent(
+                    "hook_received", op.corr, {"payload": item.payload, "token": item.token}, now))
+                self.clock = now
+                self._push_hook(op, item.payload)
+                self.pump()
+        if self.batch.empty() and _mono() - self.last_commit > self.lease_seconds / 3:
+            self.batch.run_update["updated_at"] = _now()  # heartbeat: renews the lease
+
+    def _process(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "step":
+            _, op, ok, value, at = msg
+            self.inflight.pop(op.corr, None)
+            self._step_finished(op, ok, value, at)
+        elif kind == "wait":
+            op = msg[1]
+            self.timers.pop(op.corr, None)
+            self.timer_at.pop(op.corr, None)
+            if op.done or self.stopping:
+                return
+            now = _now()
+            op.done = True
+            self.batch.events.append(NewEvent("wait_completed", op.corr, {}, now))
+            self.batch.waits.append(WaitRecord(self.run_id, op.corr, op.resume_at, "completed",
+                                               op.log_event.created_at if op.log_event else now, now))
+            self.clock = now
+            assert op.future is not None
+            if not op.future.done():
+                op.future.set_result(None)
+            self.pump()
+        elif kind == "retry":
+            op = msg[1]
+            self.timers.pop(op.corr, None)
+            self.timer_at.pop(op.corr, None)
+            if not self.stopping:
+                self._begin_attempt(op)
+
+    def _step_finished(self, op: Op, ok: bool, value: Any, at: float) -> None:
+        assert op.record is not None and op.step is not None
+        if ok:
+            try:
+                result = json.loads(encode(value))
+            except TypeError as exc:
+                ok = False
+                value = TypeError(f"return value of step {op.name!r}: {exc}")
+                fatal = True
+            else:
+                op.state = "completed"
+                op.record.status = "completed"
+                op.record.output = result
+                op.record.completed_at = at
+                self.batch.events.append(NewEvent("step_completed", op.corr, {"result": result}, at))
+                self.batch.steps.append(copy.copy(op.record))
+                if not self.stopping:
+                    self.clock = at
+                    self._deliver_step(op, True, result)
+                    self.pump()
+                return
+        else:
+            fatal = isinstance(value, FatalError)
+        err = error_to_dict(value, fatal=fatal)
+        if not fatal and op.attempt < op.step.max_retries + 1 and not self.stopping:
+            if isinstance(value, RetryableError):
+                ra = value.retry_after
+                if ra is None:
+                    retry_at = at + 1.0
+                elif isinstance(ra, datetime):
+                    retry_at = to_timestamp(ra)
+                else:
+                    retry_at = at + parse_seconds(ra, "retry_after")
+            else:
+                retry_at = at + op.step.retry_delay
+            op.state = "retrying"
+            op.retry_at = retry_at
+            op.record.status = "pending"
+            op.record.error = err
+            op.record.retry_after = retry_at
+            self.batch.events.append(NewEvent(
+                "step_retrying", op.corr,
+                {"attempt": op.attempt, "error": err, "retry_after": retry_at}, at))
+            self.batch.steps.append(copy.copy(op.record))
+            self._schedule(op, retry_at, ("retry", op))
+            return
+        if not fatal and op.attempt >= op.step.max_retries + 1:
+            err["fatal"] = True
+        self._record_failure(op, err, at)
+
+    async def _after_terminal(self) -> None:
+        """The run is completed/failed: let stray in-flight steps finish (results unused)."""
+        self._abandon(release=False)
+
+    async def _on_cancelled(self) -> None:
+        """The run was cancelled (from any process): stop the body, let in-flight steps finish
+        and record them, then let go of the run."""
+        self.outcome = "cancelled"
+        self.stopping = True
+        salvage = Batch()
+        lost = getattr(self, "lost_batch", None)
+        if lost is not None:
+            salvage.events = [e for e in lost.events if e.type in ("step_completed", "step_failed")]
+            salvage.steps = [s for s in lost.steps if s.status in ("completed", "failed")]
+        if self.body_task is not None and not self.body_task.done():
+            self.body_task.cancel()
+            self.pump()
+        for h in self.timers.values():
+            h.cancel()
+        self.timers.clear()
+        self.timer_at.clear()
+        self.batch = salvage
+        while self.inflight:
+            msg = await self._get_message(1.0)
+            if msg is not None and msg[0] == "step":
+                _, op, ok, value, at = msg
+                self.inflight.pop(op.corr, None)
+                self._step_finished(op, ok, value, at)
+        self._commit(require_running=False)
+        # a final no-op write clears the lease of the terminal run
+        self.world.commit(self.run_id, self.owner, Batch(run_update={}), self.lease_seconds,
+                          require_running=False)
+
+    def wake(self) -> None:
+        """Ask the driver to look at the world now (hook payload or cancel in this process)."""
+        if self.host_loop is None or self.host_loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.host_loop:
+            self._post(("wake",))
+        else:
+            self.host_loop.call_soon_threadsafe(self._post, ("wake",))
+
+
+BodyContext = Driver

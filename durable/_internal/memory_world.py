@@ -1,0 +1,270 @@
+"""MemoryWorld: an in-process World (dicts under a lock) for tests and single-process use."""
+
+from __future__ import annotations
+
+import collections
+import copy
+import threading
+import time
+from typing import Any
+
+from durable._internal.errors import HookNotFoundError, LeaseLostError, RunNotFoundError
+from durable._internal.leases import owner_is_dead
+from durable._internal.world import (
+    TERMINAL,
+    Batch,
+    CommitResult,
+    Event,
+    HookRecord,
+    InboxItem,
+    NewEvent,
+    RunRecord,
+    StepRecord,
+    WaitRecord,
+    copy_record,
+)
+
+
+class MemoryWorld:
+    """A World kept in memory (lost when the process exits). Same semantics as SqliteWorld.
+
+    Writes keep the (fresh, JSON-valued) objects the runtime hands over; reads return copies."""
+
+    def __init__(self) -> None:
+        self.stats: collections.Counter[str] = collections.Counter()
+        self._lock = threading.RLock()
+        self._runs: dict[str, RunRecord] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._steps: dict[str, dict[str, StepRecord]] = {}
+        self._waits: dict[str, dict[str, WaitRecord]] = {}
+        self._hooks: dict[str, HookRecord] = {}  # token -> hook
+        self._inbox: dict[str, list[InboxItem]] = {}
+        self._seq = 0
+        self._inbox_seq = 0
+
+    def __repr__(self) -> str:
+        return f"MemoryWorld(runs={len(self._runs)})"
+
+    # -- helpers -------------------------------------------------------------------------
+    def _append(self, run_id: str, ev: NewEvent) -> None:
+        self._seq += 1
+        self._events.setdefault(run_id, []).append(
+            Event(self._seq, run_id, ev.type, ev.correlation_id, ev.data, ev.created_at)
+        )
+        self.stats["events_appended"] += 1
+
+    def _run(self, run_id: str) -> RunRecord:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise RunNotFoundError(f"unknown run id {run_id!r}: no such run in this world")
+        return run
+
+    def _dispose_all_hooks(self, run_id: str, at: float) -> None:
+        for token, hook in list(self._hooks.items()):
+            if hook.run_id == run_id:
+                del self._hooks[token]
+                self._append(run_id, NewEvent("hook_disposed", hook.correlation_id, {"token": token}, at))
+
+    # -- writes --------------------------------------------------------------------------
+    def create_run(self, run: RunRecord, owner: str | None, lease_seconds: float) -> None:
+        with self._lock:
+            if run.run_id in self._runs:
+                raise ValueError(f"run id {run.run_id!r} already exists: choose another run_id")
+            rec = copy_record(run)
+            if owner is not None:
+                rec.lease_owner = owner
+                rec.lease_expires_at = time.time() + lease_seconds
+            self._runs[run.run_id] = rec
+            self._events[run.run_id] = []
+            self._steps[run.run_id] = {}
+            self._waits[run.run_id] = {}
+            self._append(
+                run.run_id,
+                NewEvent(
+                    "run_created", None,
+                    {"workflow_name": run.workflow_name, "input": run.input,
+                     "attributes": run.attributes},
+                    run.created_at,
+                ),
+            )
+            self.stats["writes"] += 1
+
+    def commit(
+        self, run_id: str, owner: str | None, batch: Batch, lease_seconds: float,
+        require_running: bool = True,
+    ) -> CommitResult:
+        with self._lock:
+            run = self._run(run_id)
+            if owner is not None and run.lease_owner != owner:
+                raise LeaseLostError(f"run {run_id} is now held by {run.lease_owner}")
+            result = CommitResult(run.status)
+            if run.status in TERMINAL and require_running:
+                return result
+            now = time.time()
+            hooks_by_corr = {h.correlation_id: h for h in batch.hooks_created}
+            for ev in batch.events:
+                if ev.type == "hook_created" and ev.correlation_id in hooks_by_corr:
+                    hook = hooks_by_corr[ev.correlation_id]
+                    other = self._hooks.get(hook.token)
+                    if other is not None and not (
+                        other.run_id == run_id and other.correlation_id == hook.correlation_id
+                    ):
+                        result.conflicts[hook.correlation_id] = other.run_id
+                        self._append(run_id, NewEvent(
+                            "hook_conflict", hook.correlation_id,
+                            {"token": hook.token, "conflicting_run_id": other.run_id},
+                            ev.created_at,
+                        ))
+                        continue
+                    self._hooks[hook.token] = copy_record(hook)
+                self._append(run_id, ev)
+            for st in batch.steps:
+                self._steps[run_id][st.correlation_id] = st
+            for w in batch.waits:
+                self._waits[run_id][w.correlation_id] = copy_record(w)
+            for corr in batch.hooks_disposed:
+                for token, hook in list(self._hooks.items()):
+                    if hook.run_id == run_id and hook.correlation_id == corr:
+                        del self._hooks[token]
+            if batch.inbox_consumed:
+                ids = set(batch.inbox_consumed)
+                self._inbox[run_id] = [i for i in self._inbox.get(run_id, []) if i.id not in ids]
+            for k, v in batch.run_update.items():
+                setattr(run, k, copy.deepcopy(v))
+            if run.status in TERMINAL:
+                self._dispose_all_hooks(run_id, now)
+                run.lease_owner = None
+                run.lease_expires_at = None
+                run.next_due_at = None
+            elif owner is not None:
+                run.lease_expires_at = now + lease_seconds
+            run.updated_at = now
+            self.stats["writes"] += 1
+            result.status = run.status
+            return result
+
+    def claim(
+        self, run_id: str, owner: str, lease_seconds: float, now: float,
+        steal_from: str | None = None,
+    ) -> RunRecord | None:
+        with self._lock:
+            run = self._run(run_id)
+            if run.status in TERMINAL:
+                return None
+            free = (
+                run.lease_owner is None
+                or (run.lease_expires_at or 0) < now
+                or (steal_from is not None and run.lease_owner == steal_from)
+            )
+            if not free:
+                return None
+            run.lease_owner = owner
+            run.lease_expires_at = now + lease_seconds
+            self.stats["writes"] += 1
+            return copy.deepcopy(run)
+
+    def release(self, run_id: str, owner: str, next_due_at: float | None) -> None:
+        with self._lock:
+            run = self._run(run_id)
+            if run.lease_owner != owner:
+                return
+            run.lease_owner = None
+            run.lease_expires_at = None
+            run.next_due_at = time.time() if self._inbox.get(run_id) else next_due_at
+            self.stats["writes"] += 1
+
+    def cancel_run(self, run_id: str, reason: str | None, at: float) -> bool:
+        with self._lock:
+            run = self._run(run_id)
+            if run.status in TERMINAL:
+                return False
+            run.status = "cancelled"
+            run.cancel_reason = reason
+            run.completed_at = at
+            run.updated_at = at
+            run.next_due_at = None
+            self._append(run_id, NewEvent("run_cancelled", None, {"reason": reason}, at))
+            self._dispose_all_hooks(run_id, at)
+            self._inbox.pop(run_id, None)
+            self.stats["writes"] += 1
+            return True
+
+    def send_hook_payload(self, token: str, payload: Any, at: float) -> HookRecord:
+        with self._lock:
+            hook = self._hooks.get(token)
+            if hook is None or self._runs[hook.run_id].status in TERMINAL:
+                raise HookNotFoundError(
+                    f"no live hook with token {token!r}: the workflow has not created it yet, "
+                    "or it was disposed; check the token or resume later"
+                )
+            self._inbox_seq += 1
+            self._inbox.setdefault(hook.run_id, []).append(
+                InboxItem(self._inbox_seq, hook.run_id, hook.correlation_id, token,
+                          copy.deepcopy(payload), at)
+            )
+            run = self._runs[hook.run_id]
+            if run.next_due_at is None or run.next_due_at > at:
+                run.next_due_at = at
+            self.stats["writes"] += 1
+            return copy_record(hook)
+
+    # -- reads ---------------------------------------------------------------------------
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._lock:
+            return copy.deepcopy(self._run(run_id))
+
+    def list_runs(self, status: str | None = None) -> list[RunRecord]:
+        with self._lock:
+            return [copy.deepcopy(r) for r in self._runs.values()
+                    if status is None or r.status == status]
+
+    def list_events(self, run_id: str, after_seq: int = 0) -> list[Event]:
+        with self._lock:
+            self._run(run_id)
+            evs = [copy.deepcopy(e) for e in self._events[run_id] if e.seq > after_seq]
+            self.stats["events_read"] += len(evs)
+            return evs
+
+    def list_steps(self, run_id: str) -> list[StepRecord]:
+        with self._lock:
+            self._run(run_id)
+            return [copy.deepcopy(s) for s in self._steps[run_id].values()]
+
+    def list_waits(self, run_id: str) -> list[WaitRecord]:
+        with self._lock:
+            self._run(run_id)
+            return [copy_record(w) for w in self._waits[run_id].values()]
+
+    def list_hooks(self, run_id: str | None = None) -> list[HookRecord]:
+        with self._lock:
+            return [copy_record(h) for h in self._hooks.values()
+                    if run_id is None or h.run_id == run_id]
+
+    def get_hook_by_token(self, token: str) -> HookRecord | None:
+        with self._lock:
+            h = self._hooks.get(token)
+            return copy_record(h) if h is not None else None
+
+    def read_inbox(self, run_id: str) -> list[InboxItem]:
+        with self._lock:
+            return [copy.deepcopy(i) for i in self._inbox.get(run_id, [])]
+
+    def due_runs(self, now: float, limit: int = 100) -> list[RunRecord]:
+        with self._lock:
+            out = []
+            for r in self._runs.values():
+                if r.status in TERMINAL:
+                    continue
+                if r.lease_owner is not None:
+                    expired = (r.lease_expires_at or 0) < now or owner_is_dead(r.lease_owner)
+                    if not expired:
+                        continue
+                    out.append(copy.deepcopy(r))
+                elif r.next_due_at is not None and r.next_due_at <= now:
+                    out.append(copy.deepcopy(r))
+                if len(out) >= limit:
+                    break
+            return out
+
+    def close(self) -> None:
+        """Nothing to close for a memory world."""

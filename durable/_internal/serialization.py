@@ -1,0 +1,140 @@
+"""JSON serialization of values crossing a durable boundary, and of errors.
+
+Values passed to/returned from steps, workflows and hook payloads must be JSON-serialisable.
+Extras accepted on encode: pydantic models (``model_dump(mode="json")``), dataclasses
+(``asdict``), datetime/date (ISO strings), sets/tuples (lists), bytes (rejected: encode them).
+Everything is passed by value: the receiver gets ``json.loads`` of what was stored, identical
+in the live process and on replay.
+
+Errors are stored as ``{"type", "module", "message", "args", "fatal"}`` and reconstructed by
+this rule: (1) a builtin exception class by name (ValueError, KeyError, ...); (2) a `durable`
+error class (FatalError, RetryableError, ...); (3) a class registered with
+``durable.register_error(cls)``; (4) otherwise a class importable as ``module:qualname`` that
+is an Exception subclass; failing all of these, a ``FatalError("<module>.<Type>: <message>")``
+with ``.error_type`` set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from datetime import date, datetime
+from typing import Any
+
+from durable._internal import errors as _errors
+
+_REGISTERED_ERRORS: dict[str, type[BaseException]] = {}
+
+
+def register_error(cls: type[BaseException]) -> type[BaseException]:
+    """Register an exception class so a step failing with it is rebuilt with its type."""
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        raise TypeError(f"register_error expects an exception class, got {cls!r}")
+    _REGISTERED_ERRORS[f"{cls.__module__}:{cls.__qualname__}"] = cls
+    _REGISTERED_ERRORS.setdefault(cls.__qualname__, cls)
+    return cls
+
+
+def _default(obj: Any) -> Any:
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if isinstance(obj, set | frozenset):
+        return list(obj)
+    raise TypeError(
+        f"value of type {type(obj).__name__} is not JSON-serialisable: pass JSON values, "
+        "pydantic models or dataclasses across step/workflow boundaries"
+    )
+
+
+_ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode(value: Any) -> str:
+    """Encode a value as compact JSON text (raises TypeError naming the bad type)."""
+    try:
+        return _ENCODER.encode(value)
+    except ValueError as exc:  # circular reference, nan handled by json
+        raise TypeError(f"value cannot be serialised to JSON: {exc}") from None
+
+
+def decode(text: str | None) -> Any:
+    """Decode JSON text produced by `encode` (None stays None)."""
+    if text is None:
+        return None
+    return json.loads(text)
+
+
+def error_to_dict(exc: BaseException, fatal: bool = False) -> dict[str, Any]:
+    """Serialise an exception to a JSON-able dict (type, module, message, args, fatal)."""
+    cls = type(exc)
+    args: list[Any] | None
+    try:
+        args = json.loads(encode(list(exc.args)))
+    except TypeError:
+        args = None
+    d: dict[str, Any] = {
+        "type": cls.__qualname__,
+        "module": cls.__module__,
+        "message": str(exc),
+        "args": args,
+        "fatal": fatal,
+    }
+    if isinstance(exc, _errors.RetryableError):
+        d["retry_after"] = None
+    return d
+
+
+def _find_class(module: str, name: str) -> type[BaseException] | None:
+    if module == "builtins":
+        return _errors.BUILTIN_ERROR_NAMES.get(name)
+    if module.startswith("durable"):
+        obj = getattr(_errors, name, None)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            return obj
+    reg = _REGISTERED_ERRORS.get(f"{module}:{name}")
+    if reg is not None:
+        return reg
+    try:
+        mod = importlib.import_module(module)
+        obj = mod
+        for part in name.split("."):
+            obj = getattr(obj, part)
+    except Exception:
+        return None
+    if isinstance(obj, type) and issubclass(obj, Exception):
+        return obj
+    return None
+
+
+def error_from_dict(d: dict[str, Any]) -> BaseException:
+    """Rebuild an exception from `error_to_dict` output (see module docstring for the rule)."""
+    name = str(d.get("type", "Exception"))
+    module = str(d.get("module", "builtins"))
+    message = str(d.get("message", ""))
+    args = d.get("args")
+    cls = _find_class(module, name)
+    if cls is None:
+        exc: BaseException = _errors.FatalError(f"{module}.{name}: {message}")
+        exc.error_type = name  # type: ignore[attr-defined]
+        return exc
+    if cls is _errors.RetryableError:
+        return _errors.RetryableError(message)
+    for attempt in (args if isinstance(args, list) else None, [message]):
+        if attempt is None:
+            continue
+        try:
+            return cls(*attempt)
+        except Exception:
+            continue
+    try:
+        exc = cls.__new__(cls)
+        exc.args = (message,)
+        return exc
+    except Exception:
+        return _errors.FatalError(f"{module}.{name}: {message}")

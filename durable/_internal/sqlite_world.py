@@ -1,0 +1,458 @@
+"""SqliteWorld: the embedded default World — one SQLite file (stdlib sqlite3), WAL mode,
+synchronous=NORMAL. Several worker processes on one machine share the file through leases.
+
+Path: the ``path`` argument, else ``$WFBENCH_DB``, else ``.wfbench/runs.db``.
+Tables: runs, events, steps, waits, hooks, inbox, meta. Values are stored as JSON text.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from durable._internal.errors import (
+    HookNotFoundError,
+    LeaseLostError,
+    RunNotFoundError,
+    WorldCorruptError,
+)
+from durable._internal.leases import owner_is_dead
+from durable._internal.world import (
+    TERMINAL,
+    Batch,
+    CommitResult,
+    Event,
+    HookRecord,
+    InboxItem,
+    RunRecord,
+    StepRecord,
+    WaitRecord,
+    dumps,
+)
+
+SCHEMA_ID = "wfbench-durable-1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY, workflow_name TEXT NOT NULL, entrypoint TEXT NOT NULL,
+  status TEXT NOT NULL, input TEXT, output TEXT, error TEXT, attributes TEXT,
+  created_at REAL, started_at REAL, completed_at REAL, updated_at REAL,
+  lease_owner TEXT, lease_expires_at REAL, next_due_at REAL, cancel_reason TEXT);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, type TEXT NOT NULL,
+  correlation_id TEXT, data TEXT, created_at REAL);
+CREATE INDEX IF NOT EXISTS events_run ON events(run_id, seq);
+CREATE TABLE IF NOT EXISTS steps (
+  run_id TEXT NOT NULL, correlation_id TEXT NOT NULL, step_name TEXT, status TEXT,
+  attempt INTEGER, input TEXT, output TEXT, error TEXT, started_at REAL, completed_at REAL,
+  retry_after REAL, created_at REAL, PRIMARY KEY (run_id, correlation_id));
+CREATE TABLE IF NOT EXISTS waits (
+  run_id TEXT NOT NULL, correlation_id TEXT NOT NULL, resume_at REAL, status TEXT,
+  created_at REAL, completed_at REAL, PRIMARY KEY (run_id, correlation_id));
+CREATE TABLE IF NOT EXISTS hooks (
+  run_id TEXT NOT NULL, correlation_id TEXT NOT NULL, token TEXT NOT NULL UNIQUE,
+  metadata TEXT, created_at REAL, PRIMARY KEY (run_id, correlation_id));
+CREATE TABLE IF NOT EXISTS inbox (
+  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, correlation_id TEXT NOT NULL,
+  token TEXT, payload TEXT, created_at REAL);
+CREATE INDEX IF NOT EXISTS inbox_run ON inbox(run_id, id);
+"""
+
+_RUN_COLS = (
+    "run_id, workflow_name, entrypoint, status, input, output, error, attributes, created_at, "
+    "started_at, completed_at, updated_at, lease_owner, lease_expires_at, next_due_at, cancel_reason"
+)
+_JSON_RUN_FIELDS = {"input", "output", "error", "attributes"}
+
+
+def _loads(text: Any) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0], workflow_name=row[1], entrypoint=row[2], status=row[3],
+        input=_loads(row[4]), output=_loads(row[5]), error=_loads(row[6]),
+        attributes=_loads(row[7]) or {}, created_at=row[8], started_at=row[9],
+        completed_at=row[10], updated_at=row[11], lease_owner=row[12],
+        lease_expires_at=row[13], next_due_at=row[14], cancel_reason=row[15],
+    )
+
+
+class SqliteWorld:
+    """A World in one SQLite file (see module docstring). Safe to share between processes."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, busy_timeout: float = 30.0) -> None:
+        if path is None:
+            path = os.environ.get("WFBENCH_DB") or os.path.join(".wfbench", "runs.db")
+        self.path = Path(path)
+        self.stats: collections.Counter[str] = collections.Counter()
+        self._lock = threading.RLock()
+        if self.path.exists() and self.path.is_dir():
+            raise WorldCorruptError(f"SqliteWorld path {str(self.path)!r} is a directory: pass a file path")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            raise WorldCorruptError(
+                f"{str(self.path)!r} is not a SQLite database or is corrupt ({exc}): "
+                "move it away or pass another path / $WFBENCH_DB"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"SqliteWorld({str(self.path)!r})"
+
+    def _init_schema(self) -> None:
+        c = self._conn
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("PRAGMA synchronous=NORMAL")
+        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            raise WorldCorruptError(
+                f"{str(self.path)!r} is a SQLite database but not a wfbench runs database "
+                f"(tables: {sorted(tables)}): pass another path"
+            )
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA.strip().split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
+            row = c.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                c.execute("INSERT INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_ID,))
+            elif row[0] != SCHEMA_ID:
+                raise WorldCorruptError(
+                    f"{str(self.path)!r} has schema {row[0]!r}, expected {SCHEMA_ID!r}: pass another path"
+                )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    # -- transaction helper ---------------------------------------------------------------
+    def _write(self, fn: Any) -> Any:
+        with self._lock:
+            c = self._conn
+            try:
+                c.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise WorldCorruptError(f"{str(self.path)!r}: {exc}") from None
+            try:
+                out = fn(c)
+                c.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                c.execute("ROLLBACK")
+                if type(exc) is sqlite3.DatabaseError:  # malformed image, not "locked" etc.
+                    raise WorldCorruptError(f"{str(self.path)!r} is corrupt: {exc}") from None
+                raise
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            self.stats["writes"] += 1
+            return out
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise WorldCorruptError(f"{str(self.path)!r}: {exc}") from None
+
+    def _append(self, c: sqlite3.Connection, run_id: str, type_: str, corr: str | None,
+                data: Any, at: float) -> None:
+        c.execute(
+            "INSERT INTO events(run_id, type, correlation_id, data, created_at) VALUES (?,?,?,?,?)",
+            (run_id, type_, corr, dumps(data), at),
+        )
+        self.stats["events_appended"] += 1
+
+    def _dispose_all_hooks(self, c: sqlite3.Connection, run_id: str, at: float) -> None:
+        rows = c.execute("SELECT correlation_id, token FROM hooks WHERE run_id=?", (run_id,)).fetchall()
+        for corr, token in rows:
+            self._append(c, run_id, "hook_disposed", corr, {"token": token}, at)
+        if rows:
+            c.execute("DELETE FROM hooks WHERE run_id=?", (run_id,))
+
+    # -- writes --------------------------------------------------------------------------
+    def create_run(self, run: RunRecord, owner: str | None, lease_seconds: float) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            if c.execute("SELECT 1 FROM runs WHERE run_id=?", (run.run_id,)).fetchone():
+                raise ValueError(f"run id {run.run_id!r} already exists: choose another run_id")
+            c.execute(
+                f"INSERT INTO runs({_RUN_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run.run_id, run.workflow_name, run.entrypoint, run.status, dumps(run.input),
+                 None, None, dumps(run.attributes), run.created_at, None, None, run.created_at,
+                 owner, (time.time() + lease_seconds) if owner else None, run.next_due_at, None),
+            )
+            self._append(c, run.run_id, "run_created", None,
+                         {"workflow_name": run.workflow_name, "input": run.input,
+                          "attributes": run.attributes}, run.created_at)
+        self._write(tx)
+
+    def commit(
+        self, run_id: str, owner: str | None, batch: Batch, lease_seconds: float,
+        require_running: bool = True,
+    ) -> CommitResult:
+        def tx(c: sqlite3.Connection) -> CommitResult:
+            now = time.time()
+            new_status = batch.run_update.get("status")
+            sets: list[str] = []
+            args: list[Any] = []
+            for k, v in batch.run_update.items():
+                sets.append(f"{k}=?")
+                args.append(dumps(v) if k in _JSON_RUN_FIELDS else v)
+            if new_status in TERMINAL:
+                sets += ["lease_owner=NULL", "lease_expires_at=NULL", "next_due_at=NULL"]
+            elif owner is not None:
+                sets.append("lease_expires_at=?")
+                args.append(now + lease_seconds)
+            sets.append("updated_at=?")
+            args.append(now)
+            where = "run_id=?"
+            wargs: list[Any] = [run_id]
+            if owner is not None:
+                where += " AND lease_owner=?"
+                wargs.append(owner)
+            if require_running:
+                where += " AND status NOT IN ('completed','failed','cancelled')"
+            # the guarded UPDATE first: one statement checks the lease and the status
+            cur = c.execute(f"UPDATE runs SET {', '.join(sets)} WHERE {where}", (*args, *wargs))
+            row = c.execute("SELECT status, lease_owner FROM runs WHERE run_id=?", (run_id,)
+                            ).fetchone() if cur.rowcount == 0 else None
+            if cur.rowcount == 0:
+                if row is None:
+                    raise RunNotFoundError(f"unknown run id {run_id!r}: no such run in this world")
+                if owner is not None and row[1] != owner:
+                    raise LeaseLostError(f"run {run_id} is now held by {row[1]}")
+                return CommitResult(row[0])
+            result = CommitResult(new_status or "running")
+            if new_status is None and not require_running:
+                st = c.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
+                result.status = st[0]
+            hooks_by_corr = {h.correlation_id: h for h in batch.hooks_created}
+            rows: list[tuple[Any, ...]] = []
+            for ev in batch.events:
+                if ev.type == "hook_created" and ev.correlation_id in hooks_by_corr:
+                    hook = hooks_by_corr[ev.correlation_id]
+                    other = c.execute(
+                        "SELECT run_id, correlation_id FROM hooks WHERE token=?", (hook.token,)
+                    ).fetchone()
+                    if other is not None and tuple(other) != (run_id, hook.correlation_id):
+                        result.conflicts[hook.correlation_id] = other[0]
+                        rows.append((run_id, "hook_conflict", hook.correlation_id,
+                                     dumps({"token": hook.token, "conflicting_run_id": other[0]}),
+                                     ev.created_at))
+                        continue
+                    if other is None:
+                        c.execute(
+                            "INSERT INTO hooks(run_id, correlation_id, token, metadata, created_at)"
+                            " VALUES (?,?,?,?,?)",
+                            (run_id, hook.correlation_id, hook.token, dumps(hook.metadata),
+                             hook.created_at),
+                        )
+                rows.append((run_id, ev.type, ev.correlation_id, dumps(ev.data), ev.created_at))
+            if rows:
+                c.executemany(
+                    "INSERT INTO events(run_id, type, correlation_id, data, created_at)"
+                    " VALUES (?,?,?,?,?)", rows)
+                self.stats["events_appended"] += len(rows)
+            if batch.steps:
+                c.executemany(
+                    "INSERT OR REPLACE INTO steps(run_id, correlation_id, step_name, status, attempt,"
+                    " input, output, error, started_at, completed_at, retry_after, created_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [(run_id, st.correlation_id, st.step_name, st.status, st.attempt,
+                      dumps(st.input), dumps(st.output), dumps(st.error), st.started_at,
+                      st.completed_at, st.retry_after, st.created_at) for st in batch.steps],
+                )
+            for w in batch.waits:
+                c.execute(
+                    "INSERT OR REPLACE INTO waits(run_id, correlation_id, resume_at, status,"
+                    " created_at, completed_at) VALUES (?,?,?,?,?,?)",
+                    (run_id, w.correlation_id, w.resume_at, w.status, w.created_at, w.completed_at),
+                )
+            for corr in batch.hooks_disposed:
+                c.execute("DELETE FROM hooks WHERE run_id=? AND correlation_id=?", (run_id, corr))
+            for iid in batch.inbox_consumed:
+                c.execute("DELETE FROM inbox WHERE id=?", (iid,))
+            if result.status in TERMINAL:
+                self._dispose_all_hooks(c, run_id, now)
+                if new_status is None:
+                    c.execute("UPDATE runs SET lease_owner=NULL, lease_expires_at=NULL,"
+                              " next_due_at=NULL WHERE run_id=?", (run_id,))
+            return result
+        out: CommitResult = self._write(tx)
+        return out
+
+    def claim(
+        self, run_id: str, owner: str, lease_seconds: float, now: float,
+        steal_from: str | None = None,
+    ) -> RunRecord | None:
+        def tx(c: sqlite3.Connection) -> RunRecord | None:
+            row = c.execute(f"SELECT {_RUN_COLS} FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(f"unknown run id {run_id!r}: no such run in this world")
+            run = _run_from_row(row)
+            if run.status in TERMINAL:
+                return None
+            free = (
+                run.lease_owner is None
+                or (run.lease_expires_at or 0) < now
+                or (steal_from is not None and run.lease_owner == steal_from)
+            )
+            if not free:
+                return None
+            c.execute("UPDATE runs SET lease_owner=?, lease_expires_at=? WHERE run_id=?",
+                      (owner, now + lease_seconds, run_id))
+            run.lease_owner = owner
+            run.lease_expires_at = now + lease_seconds
+            return run
+        out: RunRecord | None = self._write(tx)
+        return out
+
+    def release(self, run_id: str, owner: str, next_due_at: float | None) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            due = next_due_at
+            if c.execute("SELECT 1 FROM inbox WHERE run_id=? LIMIT 1", (run_id,)).fetchone():
+                due = time.time()
+            c.execute(
+                "UPDATE runs SET lease_owner=NULL, lease_expires_at=NULL, next_due_at=?"
+                " WHERE run_id=? AND lease_owner=?", (due, run_id, owner),
+            )
+        self._write(tx)
+
+    def cancel_run(self, run_id: str, reason: str | None, at: float) -> bool:
+        def tx(c: sqlite3.Connection) -> bool:
+            row = c.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(f"unknown run id {run_id!r}: no such run in this world")
+            if row[0] in TERMINAL:
+                return False
+            c.execute(
+                "UPDATE runs SET status='cancelled', cancel_reason=?, completed_at=?, updated_at=?,"
+                " next_due_at=NULL WHERE run_id=?", (reason, at, at, run_id),
+            )
+            self._append(c, run_id, "run_cancelled", None, {"reason": reason}, at)
+            self._dispose_all_hooks(c, run_id, at)
+            c.execute("DELETE FROM inbox WHERE run_id=?", (run_id,))
+            return True
+        out: bool = self._write(tx)
+        return out
+
+    def send_hook_payload(self, token: str, payload: Any, at: float) -> HookRecord:
+        def tx(c: sqlite3.Connection) -> HookRecord:
+            row = c.execute(
+                "SELECT h.run_id, h.correlation_id, h.token, h.metadata, h.created_at, r.status"
+                " FROM hooks h JOIN runs r ON r.run_id = h.run_id WHERE h.token=?", (token,),
+            ).fetchone()
+            if row is None or row[5] in TERMINAL:
+                raise HookNotFoundError(
+                    f"no live hook with token {token!r}: the workflow has not created it yet, "
+                    "or it was disposed; check the token or resume later"
+                )
+            c.execute(
+                "INSERT INTO inbox(run_id, correlation_id, token, payload, created_at) VALUES (?,?,?,?,?)",
+                (row[0], row[1], token, dumps(payload), at),
+            )
+            c.execute(
+                "UPDATE runs SET next_due_at=? WHERE run_id=? AND (next_due_at IS NULL OR next_due_at>?)",
+                (at, row[0], at),
+            )
+            return HookRecord(row[0], row[1], row[2], _loads(row[3]), row[4])
+        out: HookRecord = self._write(tx)
+        return out
+
+    # -- reads ---------------------------------------------------------------------------
+    def get_run(self, run_id: str) -> RunRecord:
+        rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE run_id=?", (run_id,))
+        if not rows:
+            raise RunNotFoundError(f"unknown run id {run_id!r}: no such run in this world")
+        return _run_from_row(rows[0])
+
+    def list_runs(self, status: str | None = None) -> list[RunRecord]:
+        if status is None:
+            rows = self._read(f"SELECT {_RUN_COLS} FROM runs ORDER BY created_at")
+        else:
+            rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE status=? ORDER BY created_at", (status,))
+        return [_run_from_row(r) for r in rows]
+
+    def list_events(self, run_id: str, after_seq: int = 0) -> list[Event]:
+        rows = self._read(
+            "SELECT seq, run_id, type, correlation_id, data, created_at FROM events"
+            " WHERE run_id=? AND seq>? ORDER BY seq", (run_id, after_seq),
+        )
+        if not rows and after_seq == 0:
+            self.get_run(run_id)
+        self.stats["events_read"] += len(rows)
+        return [Event(r[0], r[1], r[2], r[3], _loads(r[4]), r[5]) for r in rows]
+
+    def list_steps(self, run_id: str) -> list[StepRecord]:
+        self.get_run(run_id)
+        rows = self._read(
+            "SELECT run_id, correlation_id, step_name, status, attempt, input, output, error,"
+            " started_at, completed_at, retry_after, created_at FROM steps WHERE run_id=?"
+            " ORDER BY created_at, rowid", (run_id,),
+        )
+        return [StepRecord(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), _loads(r[6]), _loads(r[7]),
+                           r[8], r[9], r[10], r[11]) for r in rows]
+
+    def list_waits(self, run_id: str) -> list[WaitRecord]:
+        rows = self._read(
+            "SELECT run_id, correlation_id, resume_at, status, created_at, completed_at FROM waits"
+            " WHERE run_id=?", (run_id,),
+        )
+        return [WaitRecord(*r) for r in rows]
+
+    def list_hooks(self, run_id: str | None = None) -> list[HookRecord]:
+        sql = "SELECT run_id, correlation_id, token, metadata, created_at FROM hooks"
+        rows = self._read(sql + " WHERE run_id=?", (run_id,)) if run_id else self._read(sql)
+        return [HookRecord(r[0], r[1], r[2], _loads(r[3]), r[4]) for r in rows]
+
+    def get_hook_by_token(self, token: str) -> HookRecord | None:
+        rows = self._read(
+            "SELECT run_id, correlation_id, token, metadata, created_at FROM hooks WHERE token=?",
+            (token,),
+        )
+        return HookRecord(rows[0][0], rows[0][1], rows[0][2], _loads(rows[0][3]), rows[0][4]) if rows else None
+
+    def read_inbox(self, run_id: str) -> list[InboxItem]:
+        rows = self._read(
+            "SELECT id, run_id, correlation_id, token, payload, created_at FROM inbox"
+            " WHERE run_id=? ORDER BY id", (run_id,),
+        )
+        return [InboxItem(r[0], r[1], r[2], r[3], _loads(r[4]), r[5]) for r in rows]
+
+    def due_runs(self, now: float, limit: int = 100) -> list[RunRecord]:
+        rows = self._read(
+            f"SELECT {_RUN_COLS} FROM runs WHERE status IN ('pending','running') AND ("
+            " (lease_owner IS NULL AND next_due_at IS NOT NULL AND next_due_at<=?)"
+            " OR lease_owner IS NOT NULL) ORDER BY created_at",
+            (now,),
+        )
+        out = []
+        for r in rows:
+            run = _run_from_row(r)
+            if run.lease_owner is not None and not (
+                (run.lease_expires_at or 0) < now or owner_is_dead(run.lease_owner)
+            ):
+                continue
+            out.append(run)
+            if len(out) >= limit:
+                break
+        return out
+
+    def close(self) -> None:
+        """Close the SQLite connection."""
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,321 @@
+"""The `codegen` and `codegen-strict` engines: the flow graph compiled to Python source that runs
+on the `durable` runtime (see `engines.codegen.compiler` and `engines.codegen.runtime`).
+
+A run is a durable run of the program's body. `run()` returns when the run ends or when it is
+suspended (its body waits only on Mastra resume hooks); `resume()` sends the resume data to the
+suspended step's hook (`mastra:<run_id>:<step path>`) and waits again. The run record's
+attributes say how to rebuild the workflow in another process:
+`{"engine": "codegen", "workflow_id": ..., "graph_hash": ..., "target": "module:attr"}`; the
+`loader` given to `durable.Worker` uses them, so a worker recompiles the graph to the same names
+and recovers the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from engines.base import Engine, EngineError, Unsupported, flow_workflow_of, is_flow_workflow
+from engines.codegen.program import WATCHES, Program, program_for, send_resume
+from engines.codegen.runtime import TOKEN_PREFIX, FlowRun, Watch, live_run
+from flow.errors import FlowError, RestoredError
+from flow.results import StepResult, WorkflowResult
+
+# scenario id (or other name) -> target; filled by the harness (engines never import scenarios)
+_RESOLVERS: list[Callable[[str], Any]] = []
+
+
+def register_target_resolver(resolver: Callable[[str], Any]) -> None:
+    """Let `resolve_target` find targets by a name that is not `module:attr` (a scenario id):
+    `resolver(name)` returns the target or None."""
+    _RESOLVERS.append(resolver)
+
+
+def resolve_target(ref: str) -> Any:
+    """The target named by `ref`: `module:attr` (dotted attr allowed) or a registered name."""
+    for resolver in _RESOLVERS:
+        found = resolver(ref)
+        if found is not None:
+            return found
+    module, sep, attr = ref.partition(":")
+    if not sep or not module or not attr:
+        raise EngineError(f"cannot rebuild target {ref!r}: expected 'module:attribute' or a name "
+                          "known to a registered resolver (engines.codegen.register_target_resolver)")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def find_target_ref(target: Any) -> str | None:
+    """`module:attr` of an importable module global that is `target` (None if there is none)."""
+    for name, mod in list(sys.modules.items()):
+        if name == "__main__" or mod is None or name.startswith(("_", "flow", "durable", "engines")):
+            continue
+        try:
+            items = list(vars(mod).items())
+        except TypeError:
+            continue
+        for attr, value in items:
+            if value is target:
+                return f"{name}:{attr}"
+    return None
+
+
+def loader(run_record: Any) -> Any:
+    """`durable.Worker(world, loader=loader)`: the body of a codegen run, rebuilt from its run
+    record's attributes (None if the run is not a codegen run)."""
+    attrs = getattr(run_record, "attributes", None) or {}
+    engine = attrs.get("engine")
+    if engine not in ("codegen", "codegen-strict"):
+        return None
+    ref = attrs.get("target")
+    if not ref:
+        raise EngineError(f"codegen run {run_record.run_id} has no 'target' attribute; it cannot be "
+                          "rebuilt in another process (run it with target_ref='module:attr')")
+    wf = flow_workflow_of(resolve_target(ref), engine)
+    program = program_for(wf, strict=engine == "codegen-strict")
+    if program.name != run_record.workflow_name:
+        raise EngineError(
+            f"codegen run {run_record.run_id} was started from graph {run_record.workflow_name!r} but "
+            f"{ref} now compiles to {program.name!r}: the workflow changed, the run cannot be replayed")
+    return program.body
+
+
+def _status_of(durable_status: str) -> str:
+    return {"completed": "success", "failed": "failed", "cancelled": "canceled"}.get(durable_status,
+                                                                                     durable_status)
+
+
+def result_from_json(data: dict[str, Any]) -> WorkflowResult:
+    """A `WorkflowResult` from its `to_dict()` JSON (errors come back as `RestoredError`)."""
+    err = data.get("error")
+    return WorkflowResult(
+        status=data["status"], result=data.get("result"),
+        error=RestoredError(str(err.get("name", "Error")), str(err.get("message", "")))
+        if isinstance(err, dict) else None,
+        steps={k: StepResult.from_dict(v) for k, v in (data.get("steps") or {}).items()},
+        input=data.get("input"), suspended=[list(p) for p in data.get("suspended") or []],
+        state=data.get("state") or {}, run_id=data.get("run_id") or "")
+
+
+class CodegenEngine(Engine):
+    """Compiled flow graphs on durable. Options: `world=` (default: durable's current world),
+    `strict=` (the `codegen-strict` variant)."""
+
+    def __init__(self, strict: bool = False, world: Any = None) -> None:
+        self.strict = strict
+        self.name = "codegen-strict" if strict else "codegen"
+        self._world = world
+
+    @property
+    def world(self) -> Any:
+        if self._world is not None:
+            return self._world
+        import durable
+
+        return durable.get_world()
+
+    def program(self, target: Any) -> Program:
+        """Compile and register (raises `Unsupported` before anything runs)."""
+        return program_for(flow_workflow_of(target, self.name), strict=self.strict)
+
+    def check(self, target: Any) -> None:
+        self.program(target)
+
+    def source(self, target: Any) -> str:
+        """The generated Python source for `target`."""
+        return self.program(target).compiled.source
+
+    # -- run / resume ------------------------------------------------------------------------
+
+    async def run(self, target: Any, input_data: Any = None, run_id: str | None = None,
+                  initial_state: dict[str, Any] | None = None, request_context: Any = None,
+                  target_ref: str | None = None, **options: Any) -> WorkflowResult:
+        import durable
+        from flow.validation import validate
+
+        wf = flow_workflow_of(target, self.name)
+        program = program_for(wf, strict=self.strict)
+        if wf.validate_inputs:
+            input_data = validate(wf.input_schema, input_data, "Invalid input data:")
+            if initial_state is not None and wf.state_schema is not None:
+                initial_state = validate(wf.state_schema, initial_state, "Invalid input data:")
+        rc = request_context.to_dict() if hasattr(request_context, "to_dict") else dict(request_context or {})
+        run_id = run_id or f"wrun_{uuid.uuid4().hex}"
+        ref = target_ref or find_target_ref(target) or (
+            find_target_ref(wf) if target is not wf else None)
+        attrs = {"engine": self.name, "workflow_id": wf.id, "graph_hash": program.compiled.graph_hash}
+        if ref:
+            attrs["target"] = ref
+        watch = WATCHES.setdefault(run_id, Watch())
+        try:
+            handle = durable.start_run(program.body, kwargs={
+                "input_data": input_data, "initial_state": dict(initial_state or {}),
+                "request_context": rc}, run_id=run_id, attributes=attrs, world=self._world)
+            return await self._wait(handle, run_id, watch)
+        finally:
+            WATCHES.pop(run_id, None)
+
+    async def resume(self, target: Any, run_id: str, step: Any = None, resume_data: Any = None,
+                     label: str | None = None, for_each_index: int | None = None,
+                     **options: Any) -> WorkflowResult:
+        import durable
+
+        wf = flow_workflow_of(target, self.name)
+        program = program_for(wf, strict=self.strict)
+        waiting = self._waiting(run_id)
+        if not waiting:
+            raise FlowError(f"run {run_id!r} of workflow {wf.id!r} has no suspended step to resume")
+        token = _pick(waiting, step, for_each_index, run_id)
+        path = waiting[token]
+        target_step = _step_at(program, wf.id, path)
+        if target_step is not None and getattr(target_step, "resume_schema", None) is not None:
+            from flow.validation import validate
+
+            resume_data = validate(target_step.resume_schema, resume_data, "Invalid resume data:")
+        watch = WATCHES.setdefault(run_id, Watch())
+        try:
+            await send_resume(token, resume_data, world=self._world)
+            handle = durable.get_run(run_id, world=self._world)
+            return await self._drive(handle, run_id, watch, pending_token=token)
+        finally:
+            WATCHES.pop(run_id, None)
+
+    async def _drive(self, handle: Any, run_id: str, watch: Watch,
+                     pending_token: str | None = None) -> WorkflowResult:
+        """Wait for the run, with a Worker in this process that takes it over when no live
+        process holds it (a run started by another process, or left by a dead one)."""
+        import durable
+
+        worker = durable.Worker(self.world, loader=loader)
+        task = asyncio.ensure_future(worker.run(until_idle=True))
+        try:
+            return await self._wait(handle, run_id, watch, pending_token=pending_token)
+        finally:
+            await task
+
+    async def recover(self, target: Any, run_id: str) -> WorkflowResult:
+        """Drive a run whose process died to its end (or its next suspension) in this process."""
+        import durable
+
+        self.program(target)  # registered here, so the worker finds the body by name
+        watch = WATCHES.setdefault(run_id, Watch())
+        try:
+            return await self._drive(durable.get_run(run_id, world=self.world), run_id, watch)
+        finally:
+            WATCHES.pop(run_id, None)
+
+    def _waiting(self, run_id: str) -> dict[str, list[str]]:
+        live = live_run(run_id)
+        if live is not None and live.root.waiting_hooks:
+            return dict(live.root.waiting_hooks)
+        out: dict[str, list[str]] = {}
+        prefix = f"{TOKEN_PREFIX}{run_id}:"
+        for hook in self.world.list_hooks(run_id):
+            if hook.token.startswith(prefix):
+                rest = hook.token[len(prefix):].split("#", 1)[0]
+                out[hook.token] = rest.split(".")
+        return out
+
+    async def _wait(self, handle: Any, run_id: str, watch: Watch,
+                    pending_token: str | None = None) -> WorkflowResult:
+        """Until the run ends, or its body waits only on resume hooks."""
+        changed = asyncio.Event()
+        watch.callbacks.append(changed.set)
+        live = live_run(run_id)
+        if live is not None:
+            live.root.watch = watch
+        done = asyncio.ensure_future(handle.return_value())
+        try:
+            while True:
+                waiter = asyncio.ensure_future(changed.wait())
+                await asyncio.wait({done, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                changed.clear()
+                if done.done():
+                    return self._final(run_id, done)
+                live = live_run(run_id)
+                if live is None or live.root.watch is not watch:
+                    if live is not None:
+                        live.root.watch = watch
+                    continue
+                if pending_token is not None and pending_token in live.root.waiting_hooks:
+                    continue
+                if live.is_quiescent_suspended():
+                    return live.snapshot()
+        finally:
+            watch.callbacks.remove(changed.set)
+            if not done.done():
+                done.cancel()
+
+    def _final(self, run_id: str, done: asyncio.Future[Any]) -> WorkflowResult:
+        live = live_run(run_id)
+        exc = done.exception()
+        if exc is None:
+            if live is not None and live.final is not None:
+                return live.final
+            return result_from_json(done.result())
+        import durable
+
+        if isinstance(exc, durable.WorkflowRunCancelledError):
+            return WorkflowResult(status="canceled", steps=dict(live.records) if live else {},
+                                  input=live.input if live else None, run_id=run_id)
+        cause = getattr(exc, "cause", exc)
+        return WorkflowResult(status="failed", error=cause,
+                              steps=dict(live.records) if live else {},
+                              input=live.input if live else None, run_id=run_id)
+
+
+def _pick(waiting: dict[str, list[str]], step: Any, index: int | None, run_id: str) -> str:
+    if step is None:
+        if len(waiting) > 1 and index is None:
+            listed = ", ".join("[" + ", ".join(p) + "]" for p in waiting.values())
+            raise FlowError(f"Multiple suspended steps found: {listed}. Please specify which step "
+                            'to resume using the "step" parameter.')
+        candidates = list(waiting)
+    else:
+        ids = _ids(step)
+        candidates = [t for t, p in waiting.items() if p[:len(ids)] == ids]
+        if not candidates:
+            listed = ", ".join("[" + ", ".join(p) + "]" for p in waiting.values())
+            raise FlowError(f'This workflow step "{".".join(ids)}" was not suspended. Available '
+                            f"suspended steps: {listed}")
+    if index is not None:
+        picked = [t for t in candidates if t.endswith(f"#{index}")]
+        if not picked:
+            raise FlowError(f"resume: foreach item {index} of run {run_id!r} is not suspended")
+        return picked[0]
+    return sorted(candidates, key=lambda t: (len(t), t))[0]
+
+
+def _ids(step: Any) -> list[str]:
+    if isinstance(step, str):
+        return [step]
+    if isinstance(step, list | tuple):
+        return [i for s in step for i in _ids(s)]
+    sid = getattr(step, "id", None)
+    if isinstance(sid, str):
+        return [sid]
+    raise FlowError(f"resume(step=...) expects a step, a step id or a list of them, got {step!r}")
+
+
+def _step_at(program: Program, workflow_id: str, path: list[str]) -> Any:
+    wf_id = workflow_id
+    step = None
+    for sid in path:
+        binding = program.compiled.workflows[wf_id].steps.get(sid)
+        if binding is None:
+            return None
+        step = binding.step
+        if binding.nested is not None:
+            wf_id = sid
+    return None if is_flow_workflow(step) else step
+
+
+__all__ = ["CodegenEngine", "FlowRun", "Unsupported", "find_target_ref", "loader",
+           "register_target_resolver", "resolve_target", "result_from_json"]

@@ -1,0 +1,152 @@
+"""A compiled workflow registered on `durable`: its body, its steps and its lifted closures.
+
+`program_for(workflow, strict)` compiles (cached) and registers, under names derived from the
+workflow id and the graph hash only (so another process that compiles the same graph registers the
+same names and can replay the run):
+
+- the body   `codegen:<workflow id>@<hash12>`
+- each step  `codegen:<workflow id>@<hash12>/<(nested) workflow id>/<step id>`
+- a closure  `codegen:<workflow id>@<hash12>/<closure id>`   (closure id = `<wf>/entry<N>/...`)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+from typing import Any
+
+from engines.codegen.compiler import CompiledWorkflow, compile_workflow
+from engines.codegen.runtime import (
+    _LIVE,
+    CRASH_ALLOWANCE,
+    FlowRun,
+    Watch,
+    closure_body,
+    flow_step_body,
+    hook_token,
+    step_retries,
+)
+
+_PROGRAMS: dict[tuple[int, bool], tuple[Any, Program]] = {}
+_LOCK = threading.Lock()
+WATCHES: dict[str, Watch] = {}
+
+
+def _hook_class() -> Any:
+    from durable import BaseHook
+
+    global _HOOK
+    if _HOOK is None:
+
+        @dataclasses.dataclass
+        class MastraResume(BaseHook):  # type: ignore[misc, valid-type]
+            """The payload of a Mastra resume: the resume data for the suspended step."""
+
+            resume_data: Any = None
+
+        _HOOK = MastraResume
+    return _HOOK
+
+
+_HOOK: Any = None
+
+
+class Program:
+    """One compiled workflow and its durable registrations."""
+
+    def __init__(self, compiled: CompiledWorkflow) -> None:
+        from durable import Workflows
+
+        self.compiled = compiled
+        self.prefix = f"codegen:{compiled.workflow_id}@{compiled.graph_hash[:12]}"
+        self.registry = Workflows()
+        self._steps: dict[tuple[str, str], Any] = {}
+        self._closures: dict[str, Any] = {}
+        for wf_id, binding in compiled.workflows.items():
+            wf = binding.workflow
+            rc = getattr(wf, "retry_config", None) or {}
+            delay = float(rc.get("delay", 0) or 0)
+            for sid, sb in binding.steps.items():
+                if sb.nested is not None:
+                    continue
+                retries = step_retries(self, wf_id, sb.step) + CRASH_ALLOWANCE
+                if sb.durable_name != sid:  # a function map: registered under its closure id
+                    name = f"{self.prefix}/{sb.durable_name}"
+                else:
+                    name = f"{self.prefix}/{wf_id}/{sid}"
+                fn = functools.partial(flow_step_body, self)
+                self._steps[(wf_id, sid)] = self.registry.register_step(
+                    fn, name=name, max_retries=retries, retry_delay=delay)
+        for cid in compiled.closures:
+            fn = functools.partial(closure_body, self)
+            self._closures[cid] = self.registry.register_step(
+                fn, name=f"{self.prefix}/{cid}", max_retries=CRASH_ALLOWANCE, retry_delay=0.0)
+        self.body = self.registry.register_workflow(self._body, name=self.prefix)
+
+    @property
+    def name(self) -> str:
+        return self.prefix
+
+    def step_fn(self, workflow_id: str, step_id: str) -> Any:
+        return self._steps[(workflow_id, step_id)]
+
+    def closure_fn(self, closure_id: str) -> Any:
+        return self._closures[closure_id]
+
+    async def _body(self, input_data: Any = None, initial_state: dict[str, Any] | None = None,
+                    request_context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The durable workflow body: run the generated function and return the JSON result."""
+        from durable import get_workflow_metadata
+
+        run_id = get_workflow_metadata().run_id
+        run = FlowRun(self, self.compiled.workflow_id, run_id, input_data, dict(initial_state or {}),
+                      dict(request_context or {}))
+        run.watch = WATCHES.get(run_id)
+        _LIVE[run_id] = run
+        try:
+            out = await self.compiled.entry(run, input_data)
+        except Exception as exc:  # a step error (or a loop condition's) fails the run
+            out = run.fail(exc)
+        # (a body abandoned by its driver is closed inside an await: nothing below runs, and
+        # its FlowRun keeps the suspended snapshot)
+        run.root.waiting_hooks.clear()
+        if run.watch is not None:
+            run.watch.changed()
+        return out  # type: ignore[no-any-return]
+
+    async def wait_for_resume(self, run: FlowRun, path: list[str], index: int | None) -> Any:
+        """Suspend a step: wait on its durable hook; returns the resume data sent to it."""
+        root = run.root
+        token = hook_token(run.run_id, path, index)
+        root.waiting_hooks[token] = list(path)
+        root._notify()
+        payload = await _hook_class().wait(token=token)
+        root.waiting_hooks.pop(token, None)
+        return getattr(payload, "resume_data", None)
+
+
+def program_for(workflow: Any, strict: bool = False) -> Program:
+    """The registered program of a committed workflow (compiled once per workflow object)."""
+    key = (id(workflow), strict)
+    with _LOCK:
+        hit = _PROGRAMS.get(key)
+        if hit is not None and hit[0] is workflow:
+            return hit[1]
+    program = Program(compile_workflow(workflow, strict=strict))
+    with _LOCK:
+        _PROGRAMS[key] = (workflow, program)
+    return program
+
+
+async def send_resume(token: str, resume_data: Any, world: Any = None) -> None:
+    """Deliver resume data to a suspended step's hook (from outside the workflow)."""
+    await _maybe_await(_hook_class()(resume_data=resume_data).resume(token, world=world))
+
+
+async def _maybe_await(value: Any) -> Any:
+    import inspect
+
+    if inspect.isawaitable(value):
+        return await value
+    return value

@@ -1,0 +1,784 @@
+"""Runtime glue for generated code: the `run` object (`FlowRun`) and the durable step wrappers.
+
+The generated workflow function runs as a `durable` workflow body. It keeps flow's per-run data
+in a `FlowRun` (step records, state, request context, input) that it rebuilds deterministically
+on replay, because everything it learns comes from journaled step results:
+
+- a flow step is a registered durable step (`flow_step_body`): it builds a real
+  `flow.StepContext`, runs the step body once per durable attempt (flow's retries become the
+  step's `max_retries`, flow's retry delay the `RetryableError.retry_after`) and returns a JSON
+  outcome (status, validated input, output, suspend payload, state changes, request-context
+  changes, abort flag). Step errors are raised, so the runtime retries them and surfaces the
+  last one to the body, which records the step as failed and re-raises it through the generated
+  code (so tracebacks show the generated line);
+- a lifted closure is a registered durable step too (`closure_body`): its return value is
+  journaled, so replay never calls it again;
+- Mastra's `suspend()` becomes a durable hook with token `mastra:<run_id>:<step path>`
+  (`#<index>` appended for a foreach item); resuming the run sends the resume data to that hook
+  and the body calls the step again with it.
+
+Records follow `flow.interpreter` exactly (payload, output, metadata, merge rule on resume), so a
+codegen run's `WorkflowResult` equals the default engine's for the same workflow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flow.context import RequestContext
+from flow.errors import FlowError, error_from_dict, error_to_dict
+from flow.interpreter import META, Execution, Resume, call_step
+from flow.mapping import js_truthy, walk_path
+from flow.results import StepResult, WorkflowResult, to_jsonable
+from flow.validation import validate
+
+TOKEN_PREFIX = "mastra:"
+
+
+def hook_token(run_id: str, path: list[str], index: int | None = None) -> str:
+    """The durable hook token of a suspended step: `mastra:<run_id>:<a.b.c>` (+ `#<i>`)."""
+    token = f"{TOKEN_PREFIX}{run_id}:{'.'.join(path)}"
+    return token if index is None else f"{token}#{index}"
+
+
+async def durable_sleep(duration: Any) -> None:
+    """A durable sleep (`durable.sleep`), imported when first used."""
+    from durable import sleep
+
+    await sleep(duration)
+
+
+def _durable_now() -> float:
+    """The run's deterministic clock inside a body (epoch seconds)."""
+    from durable import now
+
+    value = now()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value)
+
+
+# ------------------------------------------------------------------------------------------
+# Live runs: the body's FlowRun, reachable by steps running in the same process.
+
+
+@dataclass
+class Watch:
+    """What an engine call waits on: the body reports suspensions through `changed()`."""
+
+    callbacks: list[Callable[[], None]] = field(default_factory=list)
+
+    def changed(self) -> None:
+        for cb in list(self.callbacks):
+            cb()
+
+
+_LIVE: dict[str, FlowRun] = {}
+_ERRORS: dict[tuple[str, str, str], BaseException] = {}
+
+
+def live_run(run_id: str) -> FlowRun | None:
+    """The FlowRun of a run whose body is (or was last) executing in this process."""
+    return _LIVE.get(run_id)
+
+
+# ------------------------------------------------------------------------------------------
+# Entry results seen by generated code
+
+
+class R:
+    """The result of one entry in generated code: `status` (success|bailed|canceled|suspended),
+    `output` (the entry's output) and `next_input` (what the next entry receives)."""
+
+    __slots__ = ("status", "output", "next_input", "step_id")
+
+    def __init__(self, status: str, output: Any = None, next_input: Any = None,
+                 step_id: str | None = None) -> None:
+        self.status = status
+        self.output = output
+        self.next_input = output if next_input is None else next_input
+        self.step_id = step_id
+
+    def __repr__(self) -> str:
+        return f"R({self.status!r}, {self.output!r})"
+
+
+class _Item:
+    """One foreach item's outcome (no record of its own)."""
+
+    __slots__ = ("status", "output", "suspend_payload")
+
+    def __init__(self, status: str, output: Any = None, suspend_payload: Any = None) -> None:
+        self.status = status
+        self.output = output
+        self.suspend_payload = suspend_payload
+
+
+# ------------------------------------------------------------------------------------------
+# The run object of generated code
+
+
+class FlowRun:
+    """Flow's per-run data inside a codegen body, and the helpers generated code calls.
+
+    One per workflow invocation: the top-level run, and a child per nested-workflow call
+    (`scope` = the nested workflow ids from the top, sharing the request context).
+    """
+
+    def __init__(self, program: Any, workflow_id: str, run_id: str, input_data: Any,
+                 state: dict[str, Any], request_context: dict[str, Any],
+                 scope: tuple[str, ...] = (), parent: FlowRun | None = None) -> None:
+        self.program = program
+        self.compiled = program.compiled
+        self.binding = self.compiled.workflows[workflow_id]
+        self.workflow = self.binding.workflow
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self.input = input_data
+        self.state = dict(state)
+        self.rc: dict[str, Any] = request_context if parent is None else parent.rc
+        self.scope = scope
+        self.parent = parent
+        self.root: FlowRun = parent.root if parent is not None else self
+        self.records: dict[str, StepResult] = {}
+        self.suspended_paths: dict[str, list[str]] = {}
+        self.run_counts: dict[str, int] = {}
+        self.children: dict[str, FlowRun] = {}
+        self.foreach_progress: dict[str, dict[str, list[Any]]] = {}
+        self.aborted: bool = False if parent is None else parent.root.aborted
+        self.waiting_hooks: dict[str, list[str]] = {}  # token -> suspended path (root only)
+        self.inflight = 0
+        self.watch: Watch | None = None
+        self.final: WorkflowResult | None = None
+        self.validate_inputs = bool(getattr(self.root.workflow, "validate_inputs", True))
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _abort(self) -> None:
+        self.root.aborted = True
+
+    @property
+    def is_aborted(self) -> bool:
+        return self.root.aborted
+
+    def _notify(self) -> None:
+        w = self.root.watch
+        if w is not None:
+            w.changed()
+
+    def path_of(self, step_id: str) -> list[str]:
+        return [*self.scope, step_id]
+
+    def set_record(self, step_id: str, rec: StepResult) -> None:
+        self.records[step_id] = rec
+
+    def next_count(self, step_id: str, attempts: int = 1) -> int:
+        """The retry_count the next execution of `step_id` sees (flow: one per attempt)."""
+        base = self.run_counts.get(step_id, -1) + 1
+        self.run_counts[step_id] = base + attempts - 1
+        return base
+
+    def suspended_list(self) -> list[list[str]]:
+        out: list[list[str]] = []
+        for sid in self.suspended_paths:
+            rec = self.records.get(sid)
+            if rec is not None and rec.status == "suspended":
+                meta = rec.suspend_payload.get(META) if isinstance(rec.suspend_payload, dict) else None
+                inner = [str(p) for p in (meta.get("path") or [])] if isinstance(meta, dict) else []
+                out.append([sid, *inner])
+        return out
+
+    def is_quiescent_suspended(self) -> bool:
+        """True when the body waits only on Mastra resume hooks (nothing else in flight)."""
+        return self.root.inflight == 0 and bool(self.root.waiting_hooks) and self.root.final is None
+
+    def snapshot(self) -> WorkflowResult:
+        """The `WorkflowResult` of this run while it is suspended (nested runs folded in)."""
+        records = dict(self.records)
+        suspended = []
+        for sid, child in self.children.items():
+            inner = child.snapshot()
+            rec = records.get(sid)
+            if inner.status != "suspended" or rec is None or rec.status != "running":
+                continue
+            for path in inner.suspended:
+                crec = inner.steps.get(path[0])
+                sp = crec.suspend_payload if crec is not None else None
+                payload = {k: v for k, v in sp.items() if k != META} if isinstance(sp, dict) else {}
+                payload[META] = {"run_id": self.run_id, "path": list(path)}
+                rec = replace(rec, status="suspended", suspend_payload=payload,
+                              suspended_at=crec.suspended_at if crec is not None else None)
+                suspended.append([sid, *path])
+            records[sid] = rec
+        for sid in self.suspended_paths:
+            r = records.get(sid)
+            if r is not None and r.status == "suspended":
+                suspended.append(self.suspended_list_one(sid))
+        if not suspended:
+            return WorkflowResult(status="success", steps=records, input=self.input,
+                                  state=dict(self.state), run_id=self.run_id)
+        return WorkflowResult(status="suspended", steps=records, input=self.input,
+                              suspended=suspended, state=dict(self.state), run_id=self.run_id)
+
+    def suspended_list_one(self, sid: str) -> list[str]:
+        rec = self.records[sid]
+        meta = rec.suspend_payload.get(META) if isinstance(rec.suspend_payload, dict) else None
+        inner = [str(p) for p in (meta.get("path") or [])] if isinstance(meta, dict) else []
+        return [sid, *inner]
+
+    def mark_resumed(self, payload: Any) -> None:
+        """Ancestors' records of nested workflows get the merge rule of a resumed step."""
+        child, parent = self, self.parent
+        while parent is not None:
+            sid = child.scope[-1]
+            rec = parent.records.get(sid)
+            if rec is not None:
+                inner = child.snapshot()
+                sp = None
+                for path in inner.suspended or []:
+                    crec = inner.steps.get(path[0])
+                    csp = crec.suspend_payload if crec is not None else None
+                    sp = {k: v for k, v in csp.items() if k != META} if isinstance(csp, dict) else {}
+                    sp[META] = {"run_id": self.run_id, "path": list(path)}
+                parent.records[sid] = replace(rec, suspend_payload=sp if sp is not None else rec.suspend_payload,
+                                              suspended_at=rec.suspended_at or _durable_now(),
+                                              resume_payload=payload, resumed_at=_durable_now())
+            child, parent = parent, parent.parent
+
+    # -- what generated code calls ---------------------------------------------------------
+
+    def use_step(self, step_id: str) -> StepCall:
+        binding = self.binding.steps.get(step_id)
+        if binding is None:
+            raise FlowError(f"codegen: workflow {self.workflow_id!r} has no step {step_id!r}")
+        return StepCall(self, binding)
+
+    def use_closure(self, closure_id: str) -> ClosureCall:
+        return ClosureCall(self, closure_id)
+
+    def end(self, r: R) -> dict[str, Any]:
+        """Finish the run with the last entry's result; returns the JSON result."""
+        status = {"success": "success", "bailed": "success"}.get(r.status, r.status)
+        self.final = WorkflowResult(
+            status=status,  # type: ignore[arg-type]
+            result=r.output if status == "success" else None,
+            steps=dict(self.records), input=self.input,
+            suspended=self.suspended_list() if status == "suspended" else [],
+            state=dict(self.state), run_id=self.run_id)
+        return self.final.to_dict()
+
+    def fail(self, exc: BaseException) -> dict[str, Any]:
+        """Finish the run as failed with `exc` (a step error escaping the generated code)."""
+        self.final = WorkflowResult(status="failed", error=exc, steps=dict(self.records),
+                                    input=self.input, state=dict(self.state), run_id=self.run_id)
+        return self.final.to_dict()
+
+    def block(self, ids: list[str], results: list[Any]) -> R:
+        """A parallel/branch entry: failed > suspended > canceled > success (reference 3.4)."""
+        for res in results:
+            if isinstance(res, BaseException) and not isinstance(res, Exception):
+                raise res
+        for res in results:
+            if isinstance(res, Exception):
+                raise res
+        if self.is_aborted:
+            return R("canceled")
+        output = {res.step_id: res.output for res in results if res.status == "success"}
+        nxt = {}
+        for sid in ids:
+            rec = self.records.get(sid)
+            if rec is not None and rec.status == "success":
+                nxt[sid] = rec.output
+        return R("success", output, nxt)
+
+    def foreach_items(self, step_id: str, prev: Any) -> list[Any]:
+        if not isinstance(prev, list | tuple):
+            raise FlowError(f"foreach({step_id!r}) needs a list as input, got {type(prev).__name__}: "
+                            f"{prev!r}")
+        self.set_record(step_id, StepResult(status="running", payload=prev, started_at=time.time()))
+        n = len(prev)
+        self.foreach_progress[step_id] = {"foreach_status": [None] * n, "foreach_output": [None] * n,
+                                          "foreach_suspend_payloads": [None] * n}
+        return list(prev)
+
+    def foreach_suspended(self, step_id: str, at: Any) -> None:
+        """The foreach record while items are suspended (flow's shape: the first suspended
+        item's payload plus `__workflow_meta` with every item's status/output/payload)."""
+        progress = self.foreach_progress[step_id]
+        statuses = progress["foreach_status"]
+        first = statuses.index("suspended")
+        base = progress["foreach_suspend_payloads"][first]
+        sp: dict[str, Any] = dict(base) if isinstance(base, dict) else {}
+        if base is not None and not isinstance(base, dict):
+            sp["payload"] = base
+        sp[META] = {"foreach_index": first, "foreach_status": list(statuses),
+                    "foreach_output": list(progress["foreach_output"]),
+                    "foreach_suspend_payloads": list(progress["foreach_suspend_payloads"]),
+                    "resume_labels": {}}
+        rec = self.records[step_id]
+        self.set_record(step_id, replace(rec, status="suspended", suspend_payload=sp,
+                                         suspended_at=rec.suspended_at or at))
+        self.suspended_paths[step_id] = self.path_of(step_id)
+
+    def foreach_end(self, step_id: str, prev: Any, results: list[Any]) -> R:
+        rec = self.records[step_id]
+        for res in results:
+            if isinstance(res, BaseException) and not isinstance(res, Exception):
+                raise res
+        errors = [res for res in results if isinstance(res, Exception)]
+        if errors:
+            self.set_record(step_id, replace(rec, status="failed", error=errors[0], ended_at=time.time()))
+            raise errors[0]
+        outputs = [res.output for res in results]
+        bails = [res.output for res in results if res.status == "bailed"]
+        end = time.time()
+        if bails:
+            self.set_record(step_id, replace(rec, status="success", output=bails[0], ended_at=end))
+            return R("bailed", bails[0])
+        if self.is_aborted:
+            self.set_record(step_id, replace(rec, status="canceled", output=outputs, ended_at=end))
+            return R("canceled")
+        self.set_record(step_id, replace(rec, status="success", output=outputs, ended_at=end))
+        return R("success", outputs)
+
+    async def mapping(self, step_id: str, prev: Any, compute: Callable[[], Any]) -> R:
+        """A mapping-object step computed inline (from journaled data only)."""
+        rec = StepResult(status="running", payload=prev, started_at=time.time())
+        self.next_count(step_id)
+        try:
+            out = await compute()
+        except Exception as exc:
+            self.set_record(step_id, replace(rec, status="failed", error=exc, ended_at=time.time()))
+            raise
+        self.set_record(step_id, replace(rec, status="success", output=out, ended_at=time.time()))
+        return R("canceled" if self.is_aborted else "success", out)
+
+    def from_step(self, ids: list[str], path: str) -> Any:
+        found: Any = None
+        found_id = ids[0] if ids else "?"
+        for sid in ids:
+            rec = self.records.get(sid)
+            out = rec.output if rec is not None and rec.status == "success" else None
+            if js_truthy(out):
+                found, found_id = out, sid
+                break
+        return walk_path(found, path, found_id)
+
+    def from_init(self, path: str) -> Any:
+        return walk_path(self.input, path, "initData")
+
+    def from_request_context(self, key: str) -> Any:
+        return self.rc.get(key)
+
+    def constant(self, constant_id: str) -> Any:
+        return self.compiled.constants[constant_id]
+
+    def sleep_start(self, sleep_id: str, prev: Any) -> None:
+        self.root.inflight += 1
+        self.set_record(sleep_id, StepResult(status="waiting", payload=prev, started_at=time.time()))
+
+    def sleep_end(self, sleep_id: str, prev: Any) -> R:
+        self.root.inflight -= 1
+        rec = self.records[sleep_id]
+        self.set_record(sleep_id, replace(rec, status="success", output=prev, ended_at=time.time()))
+        return R("canceled" if self.is_aborted else "success", prev)
+
+    @staticmethod
+    def seconds(value: Any) -> float:
+        if value is None or value is False:
+            return 0.0
+        if isinstance(value, timedelta):
+            return max(0.0, value.total_seconds())
+        if isinstance(value, int | float):
+            return max(0.0, float(value))
+        raise FlowError(f"sleep function must return seconds (a number or timedelta), got {value!r}")
+
+    @staticmethod
+    def until(date: Any) -> datetime:
+        """The wake-up instant of a sleep_until (ISO text or datetime; naive means UTC)."""
+        if isinstance(date, str):
+            date = datetime.fromisoformat(date)
+        if not isinstance(date, datetime):
+            raise FlowError(f"sleep_until needs a datetime, got {date!r}")
+        return date if date.tzinfo is not None else date.replace(tzinfo=UTC)
+
+
+# ------------------------------------------------------------------------------------------
+# Calls from generated code
+
+
+class StepCall:
+    """`use_step(id)`: call it for a step entry, `.item(i, x)` for one foreach item."""
+
+    def __init__(self, run: FlowRun, binding: Any) -> None:
+        self.run = run
+        self.binding = binding
+
+    def __call__(self, prev: Any, iteration: int | None = None) -> Any:
+        if self.binding.nested is not None:
+            return self._nested(prev, iteration)
+        return self._step(prev, iteration)
+
+    async def _invoke(self, input_data: Any, *, resume: bool, resume_data: Any,
+                      iteration: int | None, item: int | None) -> dict[str, Any]:
+        run = self.run
+        sid = self.binding.step_id
+        fn = run.program.step_fn(run.workflow_id, sid)
+        run.root.inflight += 1
+        try:
+            return await fn(  # type: ignore[no-any-return]
+                run_id=run.run_id, scope=list(run.scope), workflow_id=run.workflow_id, step_id=sid,
+                input_data=input_data, state=run.state, request_context=run.rc,
+                retry_base=run.run_counts.get(sid, -1) + 1, iteration=iteration,
+                resume=resume, resume_data=resume_data, item=item)
+        finally:
+            run.root.inflight -= 1
+            run.root._notify()
+
+    def _real_error(self, exc: Exception) -> BaseException:
+        """The step's own exception object when the step ran in this process (the runtime hands
+        the body a copy rebuilt from the log)."""
+        key = (self.run.run_id, "/".join(self.run.scope), self.binding.step_id)
+        return _ERRORS.pop(key, None) or exc
+
+    def _raise_failure(self, out: dict[str, Any]) -> None:
+        key = (self.run.run_id, "/".join(self.run.scope), self.binding.step_id)
+        exc = _ERRORS.pop(key, None) or error_from_dict(out.get("error")) or FlowError("step failed")
+        raise exc
+
+    def _apply(self, out: dict[str, Any]) -> None:
+        run = self.run
+        changes = out.get("state_changes")
+        if changes:
+            run.state = {**run.state, **changes}
+        for k, v in (out.get("rc_set") or {}).items():
+            run.rc[k] = v
+        for k in out.get("rc_deleted") or []:
+            run.rc.pop(k, None)
+        if out.get("aborted"):
+            run._abort()
+        sid = self.binding.step_id
+        run.run_counts[sid] = run.run_counts.get(sid, -1) + int(out.get("attempts") or 1)
+
+    async def _step(self, prev: Any, iteration: int | None) -> R:
+        run = self.run
+        sid = self.binding.step_id
+        rec = StepResult(status="running", payload=prev, started_at=time.time())
+        if iteration:
+            rec.metadata = {"iteration_count": iteration}
+        run.set_record(sid, rec)
+        resume, resume_data = False, None
+        while True:
+            try:
+                out = await self._invoke(prev, resume=resume, resume_data=resume_data,
+                                         iteration=iteration, item=None)
+            except Exception as exc:
+                err = self._real_error(exc)
+                run.set_record(sid, replace(run.records[sid], status="failed", error=err,
+                                            ended_at=time.time()))
+                raise err from None
+            self._apply(out)
+            rec = run.records[sid]
+            if not resume:
+                rec = replace(rec, payload=out.get("input"), started_at=out.get("started_at") or rec.started_at)
+            st = out["status"]
+            if st == "failed":
+                run.set_record(sid, replace(rec, status="failed", ended_at=out.get("ended_at")))
+                try:
+                    self._raise_failure(out)
+                except Exception as exc:
+                    run.set_record(sid, replace(run.records[sid], error=exc))
+                    raise
+            if st in ("success", "bailed"):
+                run.set_record(sid, replace(rec, status="success", output=out.get("output"),
+                                            ended_at=out.get("ended_at")))
+                if st == "bailed":
+                    return R("bailed", out.get("output"), step_id=sid)
+                return R("canceled" if run.is_aborted else "success", out.get("output"), step_id=sid)
+            # suspended: wait on the durable hook, then run the step again with the resume data
+            run.set_record(sid, replace(rec, status="suspended", suspend_payload=out.get("suspend_payload"),
+                                        suspended_at=out.get("ended_at")))
+            run.suspended_paths[sid] = run.path_of(sid)
+            resume_data = await run.program.wait_for_resume(run, run.path_of(sid), None)
+            run.mark_resumed(resume_data)
+            run.suspended_paths.pop(sid, None)
+            rec = run.records[sid]
+            run.set_record(sid, replace(rec, status="running", output=None, error=None, ended_at=None,
+                                        resume_payload=resume_data, resumed_at=_durable_now()))
+            resume = True
+
+    async def item(self, index: int, item: Any, pool: Any = None) -> _Item:
+        """One foreach item: the step body on `item`, without a record of its own. While the
+        item is suspended it gives its `pool` slot back (other items go on, as in flow)."""
+        if self.binding.nested is not None:
+            return await self._nested_item(index, item)
+        run = self.run
+        sid = self.binding.step_id
+        progress = run.foreach_progress.get(sid)
+        resume, resume_data = False, None
+        while True:
+            try:
+                out = await self._invoke(item, resume=resume, resume_data=resume_data,
+                                         iteration=None, item=index)
+            except Exception as exc:
+                raise self._real_error(exc) from None
+            self._apply(out)
+            st = out["status"]
+            if st == "failed":
+                self._raise_failure(out)
+            if st in ("success", "bailed"):
+                if progress is not None:
+                    progress["foreach_status"][index] = "success"
+                    progress["foreach_output"][index] = out.get("output") if st == "success" else None
+                    if "suspended" in progress["foreach_status"]:
+                        run.foreach_suspended(sid, None)
+                return _Item(st, out.get("output"))
+            if progress is not None:
+                progress["foreach_status"][index] = "suspended"
+                progress["foreach_suspend_payloads"][index] = out.get("suspend_payload")
+            run.foreach_suspended(sid, out.get("ended_at"))
+            if pool is not None:
+                pool.release()
+            resume_data = await run.program.wait_for_resume(run, run.path_of(sid), index)
+            run.mark_resumed(resume_data)
+            if pool is not None:
+                await pool.acquire()
+            if progress is not None:
+                progress["foreach_status"][index] = "running"
+            if not any(x == "suspended" for x in (progress or {}).get("foreach_status", [])):
+                run.suspended_paths.pop(sid, None)
+            run.set_record(sid, replace(run.records[sid], status="running",
+                                        resume_payload=resume_data, resumed_at=_durable_now()))
+            resume = True
+
+    async def _nested_item(self, index: int, item: Any) -> _Item:
+        run = self.run
+        sid = self.binding.step_id
+        nested_wf = self.binding.step
+        key = f"{sid}[{index}]"
+        child = FlowRun(run.program, nested_wf.id, run.run_id, item, run.state, run.rc,
+                        scope=(*run.scope, key), parent=run)
+        run.children[key] = child
+        await run.compiled.function_for(nested_wf.id)(child, item)
+        res = child.final
+        assert res is not None
+        run.state = {**run.state, **res.state}
+        return _Item("success" if res.status == "success" else res.status, res.result)
+
+    async def _nested(self, prev: Any, iteration: int | None) -> R:
+        run = self.run
+        sid = self.binding.step_id
+        nested_wf = self.binding.step
+        rec = StepResult(status="running", payload=prev, started_at=_durable_now())
+        if iteration:
+            rec.metadata = {"iteration_count": iteration}
+        run.set_record(sid, rec)
+        run.next_count(sid)
+        data = prev
+        if run.root.validate_inputs and getattr(nested_wf, "input_schema", None) is not None:
+            try:
+                data = validate(nested_wf.input_schema, prev, "Step input validation failed:")
+            except FlowError as exc:
+                run.set_record(sid, replace(rec, status="failed", error=exc, ended_at=_durable_now()))
+                raise
+            if isinstance(data, dict | list):
+                run.set_record(sid, replace(rec, payload=data))
+        child = FlowRun(run.program, nested_wf.id, run.run_id, data, run.state, run.rc,
+                        scope=(*run.scope, sid), parent=run)
+        run.children[sid] = child
+        fn = run.compiled.function_for(nested_wf.id)
+        try:
+            await fn(child, data)
+        except Exception as exc:
+            run.state = {**run.state, **child.state}
+            run.set_record(sid, replace(run.records[sid], status="failed", error=exc,
+                                        ended_at=_durable_now()))
+            raise
+        res = child.final
+        assert res is not None
+        run.state = {**run.state, **res.state}
+        end = _durable_now()
+        if res.status == "success":
+            run.set_record(sid, replace(run.records[sid], status="success", output=res.result,
+                                        ended_at=end))
+            return R("canceled" if run.is_aborted else "success", res.result, step_id=sid)
+        # canceled inside the nested run
+        run.set_record(sid, replace(run.records[sid], status="success", output=None, ended_at=end))
+        return R("canceled", step_id=sid)
+
+
+class ClosureCall:
+    """`use_closure(id)`: call a lifted closure through its durable step."""
+
+    def __init__(self, run: FlowRun, closure_id: str) -> None:
+        self.run = run
+        self.closure_id = closure_id
+
+    async def __call__(self, prev: Any, iteration: int | None = None) -> Any:
+        run = self.run
+        fn = run.program.closure_fn(self.closure_id)
+        run.root.inflight += 1
+        try:
+            out = await fn(run_id=run.run_id, scope=list(run.scope), closure_id=self.closure_id,
+                           input_data=prev, state=run.state, request_context=run.rc,
+                           iteration=iteration)
+        finally:
+            run.root.inflight -= 1
+            run.root._notify()
+        if out.get("status") == "failed":
+            key = (run.run_id, "/".join(run.scope), self.closure_id)
+            raise _ERRORS.pop(key, None) or error_from_dict(out.get("error")) or FlowError("closure failed")
+        value = out.get("value")
+        if out.get("kind") == "sleep_until" and isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value
+
+
+# ------------------------------------------------------------------------------------------
+# The durable step bodies (run by the runtime, outside the workflow body)
+
+
+class _ExecutionView(Execution):
+    """A flow `Execution` for one step call: the body's data as the step sees it."""
+
+
+CRASH_ALLOWANCE = 3
+"""Extra durable attempts of every flow step and closure, for attempts cut short by a crash."""
+
+_FAILURES: dict[tuple[str, str], int] = {}
+
+
+def step_retries(program: Any, workflow_id: str, step: Any) -> int:
+    """flow's retries of `step`: its own `retries`, else its workflow's `retry_config`."""
+    if getattr(step, "retries", None) is not None:
+        return int(step.retries)
+    wf = program.compiled.workflows[workflow_id].workflow
+    rc = getattr(wf, "retry_config", None) or {}
+    return int(rc.get("attempts", 0) or 0)
+
+
+def _scope_run(run_id: str, scope: list[str]) -> FlowRun | None:
+    run = _LIVE.get(run_id)
+    for sid in scope:
+        if run is None:
+            return None
+        run = run.children.get(sid)
+    return run
+
+
+def _execution(program: Any, run_id: str, scope: list[str], workflow_id: str, state: Any,
+               request_context: dict[str, Any]) -> tuple[Execution, RequestContext]:
+    live = _scope_run(run_id, scope)
+    wf = program.compiled.workflows[workflow_id].workflow
+    rc = RequestContext(dict(request_context or {}))
+    ex = Execution(wf, run_id, input=live.input if live is not None else None,
+                   state=dict(state or {}), step_results=dict(live.records) if live is not None else {},
+                   request_context=rc, validate_inputs=False)
+    ex.retry_attempts = 0
+    return ex, rc
+
+
+def _rc_changes(before: dict[str, Any], rc: RequestContext) -> tuple[dict[str, Any], list[str]]:
+    after = rc.to_dict()
+    changed = {k: v for k, v in after.items() if k not in before or before[k] is not v and before[k] != v}
+    deleted = [k for k in before if k not in after]
+    return changed, deleted
+
+
+async def flow_step_body(program: Any, *, run_id: str, scope: list[str], workflow_id: str,
+                         step_id: str, input_data: Any, state: dict[str, Any],
+                         request_context: dict[str, Any], retry_base: int, iteration: int | None,
+                         resume: bool, resume_data: Any, item: int | None) -> dict[str, Any]:
+    """One attempt of a flow step as a durable step; returns its JSON outcome or raises."""
+    from durable import get_step_metadata
+
+    binding = program.compiled.workflows[workflow_id].steps[step_id]
+    step = binding.step
+    attempt = int(get_step_metadata().attempt)
+    started = time.time()
+    root = _LIVE.get(run_id)
+    validate_inputs = bool(getattr(program.compiled.workflows[program.compiled.workflow_id].workflow,
+                                   "validate_inputs", True))
+    if root is not None:
+        validate_inputs = root.validate_inputs
+    if validate_inputs and getattr(step, "input_schema", None) is not None and not resume:
+        try:
+            input_data = validate(step.input_schema, input_data, "Step input validation failed:")
+        except FlowError as exc:
+            _ERRORS[(run_id, "/".join(scope), step_id)] = exc
+            return {"status": "failed", "input": to_jsonable(input_data), "error": error_to_dict(exc),
+                    "attempts": 1, "started_at": started, "ended_at": time.time()}
+    ex, rc = _execution(program, run_id, scope, workflow_id, state, request_context)
+    ex.run_counts[step_id] = retry_base + attempt - 2
+    rc_before = dict(request_context or {})
+    res = Resume([step_id], resume_data, [], None, item) if resume else None
+    outcome = await call_step(ex, replace(step, retries=0), input_data, resume=res,
+                              iteration_count=iteration)
+    key = (run_id, "/".join(scope), step_id)
+    if outcome.status == "failed":
+        # flow's retries: the runtime retries the step (retry_delay = flow's delay) until this
+        # process has seen `retries` failures, then FatalError stops it. The step is registered
+        # with CRASH_ALLOWANCE extra attempts, so an attempt cut short by a crash is not counted
+        # as a failure. The error object itself is kept for a body in this process.
+        assert outcome.error is not None
+        _ERRORS[key] = outcome.error
+        corr = get_step_metadata().step_id
+        failures = _FAILURES.get((run_id, corr), 0) + 1
+        _FAILURES[(run_id, corr)] = failures
+        if failures > step_retries(program, workflow_id, step):
+            _FAILURES.pop((run_id, corr), None)
+            from durable import FatalError
+
+            raise FatalError(f"{type(outcome.error).__name__}: {outcome.error}") from outcome.error
+        raise outcome.error
+    _ERRORS.pop(key, None)
+    changes = {k: v for k, v in ex.state.items() if k not in (state or {}) or state[k] != v}
+    rc_set, rc_deleted = _rc_changes(rc_before, rc)
+    out = {
+        "status": outcome.status, "input": outcome.input, "output": outcome.output,
+        "suspend_payload": outcome.suspend_payload, "label": outcome.label,
+        "state_changes": changes, "rc_set": rc_set, "rc_deleted": rc_deleted,
+        "aborted": ex.aborted, "attempts": attempt, "started_at": started, "ended_at": time.time(),
+    }
+    return to_jsonable(out)  # type: ignore[no-any-return]
+
+
+async def closure_body(program: Any, *, run_id: str, scope: list[str], closure_id: str,
+                       input_data: Any, state: dict[str, Any], request_context: dict[str, Any],
+                       iteration: int | None) -> dict[str, Any]:
+    """A lifted closure as a durable step; its JSON value is journaled."""
+    import inspect
+
+    from flow.context import StepContext
+
+    cb = program.compiled.closures[closure_id]
+    ex, rc = _execution(program, run_id, scope, cb.workflow_id, state, request_context)
+    if cb.kind == "mapping_fn":
+        ctx = StepContext(ex, cb.record_id or closure_id, input_data, retry_count=0)
+    else:
+        ctx = StepContext(ex, cb.record_id or closure_id, input_data, is_step=False, retry_count=-1,
+                          iteration_count=iteration)
+    try:
+        value = cb.fn(ctx)
+        if inspect.isawaitable(value):
+            value = await value
+    except Exception as exc:
+        if cb.kind == "branch_condition":  # flow: a raising branch condition counts as false
+            return {"kind": cb.kind, "value": False}
+        _ERRORS[(run_id, "/".join(scope), closure_id)] = exc
+        return {"kind": cb.kind, "status": "failed", "error": error_to_dict(exc)}
+    if cb.kind in ("branch_condition", "loop_condition"):
+        value = bool(value)
+    elif cb.kind == "sleep_duration":
+        value = FlowRun.seconds(value)
+    elif cb.kind == "sleep_until":
+        if not isinstance(value, datetime):
+            exc2 = FlowError(f"sleep_until {cb.record_id!r} needs a datetime, got {value!r}")
+            _ERRORS[(run_id, "/".join(scope), closure_id)] = exc2
+            return {"kind": cb.kind, "status": "failed", "error": error_to_dict(exc2)}
+        value = value.isoformat()
+    return {"kind": cb.kind, "value": to_jsonable(value)}

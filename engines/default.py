@@ -1,0 +1,54 @@
+"""The `default` engine: flow's own graph interpreter (Mastra's DefaultExecutionEngine).
+
+Not durable: a run lives in the process (or in a flow snapshot store between suspend and resume);
+asked to recover a run whose process died it raises `flow.NotRecoverableError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engines.base import Engine, flow_workflow_of
+
+
+class DefaultEngine(Engine):
+    """Runs a committed flow workflow with `flow`'s interpreter.
+
+    Options: `store=` a `flow.SnapshotStore`, or `db=` a path for a `flow.SqliteSnapshotStore`.
+    """
+
+    name = "default"
+
+    def __init__(self, store: Any = None, db: str | Path | None = None) -> None:
+        if store is None and db is not None:
+            from flow import SqliteSnapshotStore
+
+            store = SqliteSnapshotStore(db)
+        self.store = store
+
+    def check(self, target: Any) -> None:
+        flow_workflow_of(target, self.name)
+
+    async def run(self, target: Any, input_data: Any = None, run_id: str | None = None,
+                  initial_state: dict[str, Any] | None = None,
+                  request_context: Any = None, **options: Any) -> Any:
+        wf = flow_workflow_of(target, self.name)
+        run = wf.create_run(run_id=run_id, store=self.store)
+        return await run.start(input_data=input_data, initial_state=initial_state,
+                               request_context=request_context)
+
+    async def resume(self, target: Any, run_id: str, step: Any = None, resume_data: Any = None,
+                     label: str | None = None, for_each_index: int | None = None,
+                     **options: Any) -> Any:
+        wf = flow_workflow_of(target, self.name)
+        run = wf.create_run(run_id=run_id, store=self.store)
+        return await run.resume(step=step, resume_data=resume_data, label=label,
+                                for_each_index=for_each_index)
+
+    async def recover(self, target: Any, run_id: str) -> Any:
+        """A run left running by a dead process: the default engine cannot recover it; this
+        raises `flow.NotRecoverableError` saying so (or `flow.FlowError` for an unknown run)."""
+        wf = flow_workflow_of(target, self.name)
+        run = wf.create_run(run_id=run_id, store=self.store)
+        run.restart()

@@ -1,0 +1,724 @@
+"""The default (direct) interpreter: walks a workflow graph and runs it (reference section 3).
+
+`Execution` holds one engine call's mutable state (step records, state, suspended paths, resume
+labels, request context, cancel signal, event sink, snapshot store); `run_graph(execution,
+resume)` runs the graph from the start or from a resume point and returns a `WorkflowResult`.
+
+Decisions (reference section 8): the next entry after a parallel/branch receives
+`{child_id: output}` for the children that ran and succeeded; a branch condition that raises counts
+as false (logged); a loop condition, a sleep function or other errors escaping an entry fail the run
+with that error; cancel is checked before every entry and loop iteration and interrupts sleeps;
+`set_state` is merged into the run state when the step returns; foreach runs a fluid pool of at
+most `concurrency` items, a failed (or bailed) item stops launching new items, a suspended one does
+not (each item waits for its own resume; not-yet-successful items are re-run only when targeted);
+a re-run step starts from a fresh record, a resumed step keeps its payload/started_at/suspend fields (merge rule); a bail inside a
+parallel/branch child ends that child (left out of the block output), inside a loop or foreach
+body it ends the run with `success`.
+
+The interpreter reads `step.execute` and `step.retries` at run time, so engines can wrap steps
+with `dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from flow.context import RequestContext, StepContext
+from flow.errors import FlowError
+from flow.graph import (
+    ConditionalEntry,
+    Entry,
+    ForeachEntry,
+    LoopEntry,
+    ParallelEntry,
+    SleepEntry,
+    SleepUntilEntry,
+    StepEntry,
+)
+from flow.results import StepResult, WorkflowResult
+from flow.signal import AbortSignal
+from flow.storage import SnapshotStore
+from flow.validation import validate
+
+if TYPE_CHECKING:
+    from flow.workflow import Workflow
+
+log = logging.getLogger("flow")
+
+META = "__workflow_meta"
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Resume:
+    """Where and with what a resume continues: `steps` = id path (outermost first),
+    `path` = execution path (entry index, then child index)."""
+
+    steps: list[str]
+    payload: Any
+    path: list[int]
+    label: str | None = None
+    for_each_index: int | None = None
+
+
+class Outcome:
+    """What one call of a step body ended with (after retries)."""
+
+    __slots__ = ("status", "output", "error", "suspend_payload", "label", "input")
+
+    def __init__(self, status: str, input: Any, output: Any = None, error: BaseException | None = None,
+                 suspend_payload: Any = None, label: Any = None) -> None:
+        self.status = status  # success | failed | suspended | bailed
+        self.input = input
+        self.output = output
+        self.error = error
+        self.suspend_payload = suspend_payload
+        self.label = label
+
+
+class EntryResult:
+    """What one graph entry ended with. `status`: success|failed|suspended|canceled|bailed."""
+
+    __slots__ = ("status", "output", "error")
+
+    def __init__(self, status: str, output: Any = None, error: BaseException | None = None) -> None:
+        self.status = status
+        self.output = output
+        self.error = error
+
+
+def _now() -> float:
+    return time.time()
+
+
+class Execution:
+    """One engine call (a start or a resume) of one workflow run."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        run_id: str,
+        *,
+        input: Any,
+        state: dict[str, Any] | None = None,
+        step_results: dict[str, StepResult] | None = None,
+        request_context: RequestContext | None = None,
+        store: SnapshotStore | None = None,
+        emit: Emit | None = None,
+        signal: AbortSignal | None = None,
+        validate_inputs: bool = True,
+        suspended_paths: dict[str, list[int]] | None = None,
+        resume_labels: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.workflow = workflow
+        self.workflow_id = workflow.id
+        self.run_id = run_id
+        self.input = input
+        self.state: dict[str, Any] = dict(state or {})
+        self.step_results: dict[str, StepResult] = step_results if step_results is not None else {}
+        self.request_context = request_context if request_context is not None else RequestContext()
+        self.store = store
+        self.emit = emit
+        self.signal = signal if signal is not None else AbortSignal()
+        self.validate_inputs = validate_inputs
+        self.suspended_paths: dict[str, list[int]] = suspended_paths if suspended_paths is not None else {}
+        self.resume_labels: dict[str, dict[str, Any]] = resume_labels if resume_labels is not None else {}
+        self.run_counts: dict[str, int] = {}
+        self._dirty: dict[str, StepResult] = {}
+        rc = workflow.retry_config
+        self.retry_attempts = int(rc.get("attempts", 0) or 0)
+        self.retry_delay = float(rc.get("delay", 0) or 0)
+
+    # -- small helpers ------------------------------------------------------------------
+    @property
+    def aborted(self) -> bool:
+        return self.signal.aborted
+
+    def abort(self) -> None:
+        self.signal.abort()
+
+    def next_run_count(self, step_id: str) -> int:
+        n = self.run_counts.get(step_id, -1) + 1
+        self.run_counts[step_id] = n
+        return n
+
+    def set_record(self, step_id: str, record: StepResult) -> None:
+        self.step_results[step_id] = record
+        if self.store is not None:
+            self._dirty[step_id] = record
+
+    def persist(self, status: str | None = None, **fields: Any) -> None:
+        """One snapshot write: the given run fields plus every step record changed since the
+        last write (never the whole run)."""
+        if self.store is None:
+            return
+        if status is not None:
+            fields["status"] = status
+        dirty = self._dirty
+        self._dirty = {}
+        self.store.write(self.workflow_id, self.run_id, fields or None, dirty or None)
+
+    def event(self, type: str, payload: dict[str, Any]) -> None:
+        if self.emit is not None:
+            self.emit({"type": type, "run_id": self.run_id, "from": "WORKFLOW", "payload": payload})
+
+    def suspended_list(self) -> list[list[str]]:
+        """Paths of the suspended steps: `[step_id, *nested path]`."""
+        out: list[list[str]] = []
+        for sid in self.suspended_paths:
+            rec = self.step_results.get(sid)
+            if rec is not None and rec.status == "suspended":
+                out.append([sid, *_meta_path(rec.suspend_payload)])
+        return out
+
+
+def _meta_path(payload: Any) -> list[str]:
+    if isinstance(payload, dict):
+        meta = payload.get(META)
+        if isinstance(meta, dict):
+            return [str(p) for p in meta.get("path") or []]
+    return []
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _condition_ctx(ex: Execution, step_id: str, input_data: Any,
+                   iteration_count: int | None = None) -> StepContext:
+    return StepContext(ex, step_id, input_data, is_step=False, retry_count=-1,
+                       iteration_count=iteration_count)
+
+
+def _apply_state(ex: Execution, ctx: StepContext) -> None:
+    if ctx._new_state is not None:
+        merged = dict(ex.state)
+        merged.update(ctx._new_state)
+        ex.state = merged
+
+
+# -- one step body ------------------------------------------------------------------------
+async def call_step(
+    ex: Execution,
+    step: Any,
+    input_data: Any,
+    *,
+    resume: Resume | None = None,
+    iteration_count: int | None = None,
+    path: tuple[int, ...] = (),
+) -> Outcome:
+    """Validate the input, run the body with retries, apply `set_state`; never raises for step
+    errors (they are returned in the `Outcome`)."""
+    sid = step.id
+    if ex.validate_inputs and step.input_schema is not None:
+        try:
+            input_data = validate(step.input_schema, input_data, "Step input validation failed:")
+        except FlowError as exc:
+            ex.next_run_count(sid)
+            return Outcome("failed", input_data, error=exc)
+    retries = step.retries
+    attempts = ex.retry_attempts if retries is None else retries
+    resume_data = resume.payload if resume is not None else None
+    error: BaseException | None = None
+    attempt = 0
+    while True:
+        ctx = StepContext(ex, sid, input_data, resume_data=resume_data,
+                          retry_count=ex.next_run_count(sid), iteration_count=iteration_count,
+                          resume=resume, path=path)
+        try:
+            out = step.execute(ctx)
+            if inspect.isawaitable(out):
+                out = await out
+        except Exception as exc:  # a step error: kept as the object, maybe retried
+            error = exc
+            if attempt < attempts and not ex.signal.aborted:
+                attempt += 1
+                if ex.retry_delay > 0 and await ex.signal.sleep(ex.retry_delay):
+                    break
+                continue
+            break
+        _apply_state(ex, ctx)
+        if ctx._suspended:
+            return Outcome("suspended", input_data, suspend_payload=ctx._suspend_payload,
+                           label=ctx._resume_label)
+        if ctx._bailed:
+            return Outcome("bailed", input_data, output=ctx._bail_result)
+        return Outcome("success", input_data, output=out)
+    return Outcome("failed", input_data, error=error)
+
+
+def _labels(label: Any) -> list[str]:
+    if label is None:
+        return []
+    if isinstance(label, str):
+        return [label]
+    return [str(x) for x in label]
+
+
+async def execute_step(
+    ex: Execution,
+    step: Any,
+    prev_output: Any,
+    path: tuple[int, ...],
+    resume: Resume | None,
+    iteration_count: int | None = None,
+) -> tuple[StepResult, bool]:
+    """Run one step with its record, events and snapshot writes. Returns (record, bailed)."""
+    sid = step.id
+    is_target = resume is not None and bool(resume.steps) and resume.steps[0] == sid
+    now = _now()
+    prev = ex.step_results.get(sid)
+    if is_target:
+        assert resume is not None
+        base = prev if prev is not None else StepResult("running", payload=prev_output,
+                                                        started_at=now)
+        rec = replace(base, status="running", output=None, error=None, ended_at=None,
+                      resume_payload=resume.payload, resumed_at=now)
+    else:
+        rec = StepResult(status="running", payload=prev_output, started_at=now)
+    if iteration_count:
+        rec.metadata = {**(rec.metadata or {}), "iteration_count": iteration_count}
+    if ex.emit is not None:
+        ex.event("workflow-step-start", {"id": sid, "step_name": sid, "payload": rec.payload,
+                                         "started_at": rec.started_at, "status": "running"})
+    if ex.store is not None:
+        ex.set_record(sid, rec)
+        ex.persist("running")
+    outcome = await call_step(ex, step, prev_output, resume=resume if is_target else None,
+                              iteration_count=iteration_count, path=path)
+    if not is_target:
+        rec.payload = outcome.input
+    end = _now()
+    bailed = False
+    st = outcome.status
+    if st == "success" or st == "bailed":
+        rec = replace(rec, status="success", output=outcome.output, ended_at=end)
+        bailed = st == "bailed"
+    elif st == "failed":
+        rec = replace(rec, status="failed", error=outcome.error, ended_at=end)
+    else:
+        rec = replace(rec, status="suspended", suspend_payload=outcome.suspend_payload,
+                      suspended_at=end)
+        ex.suspended_paths[sid] = list(path)
+        for lab in _labels(outcome.label):
+            ex.resume_labels[lab] = {"step_id": sid, "foreach_index": None}
+    ex.set_record(sid, rec)
+    if ex.emit is not None:
+        if rec.status == "suspended":
+            ex.event("workflow-step-suspended", {
+                "id": sid, "step_name": sid, "status": "suspended",
+                "suspend_payload": rec.suspend_payload, "suspended_at": rec.suspended_at})
+        else:
+            payload: dict[str, Any] = {"id": sid, "step_name": sid, "status": rec.status,
+                                       "ended_at": rec.ended_at}
+            if rec.status == "success":
+                payload["output"] = rec.output
+            else:
+                payload["error"] = rec.error
+            ex.event("workflow-step-result", payload)
+    return rec, bailed
+
+
+# -- entries ------------------------------------------------------------------------------
+def entry_output(ex: Execution, entry: Entry | None) -> Any:
+    """What the entry after `entry` receives as input (reference 3.1)."""
+    if entry is None:
+        return ex.input
+    if isinstance(entry, StepEntry | LoopEntry | ForeachEntry):
+        rec = ex.step_results.get(entry.step.id)
+        return rec.output if rec is not None else None
+    if isinstance(entry, SleepEntry | SleepUntilEntry):
+        rec = ex.step_results.get(entry.id)
+        return rec.output if rec is not None else None
+    out: dict[str, Any] = {}
+    for child in entry.steps:
+        rec = ex.step_results.get(child.step.id)
+        if rec is not None and rec.status == "success":
+            out[child.step.id] = rec.output
+    return out
+
+
+def _block_result(ex: Execution, children: list[tuple[str, StepResult | None, bool]]) -> EntryResult:
+    """Precedence: failed > suspended > canceled > success (reference 3.4)."""
+    for _sid, rec, _b in children:
+        if rec is not None and rec.status == "failed":
+            return EntryResult("failed", error=rec.error)
+    for _sid, rec, _b in children:
+        if rec is not None and rec.status == "suspended":
+            return EntryResult("suspended")
+    if ex.aborted:
+        return EntryResult("canceled")
+    return EntryResult("success", {sid: rec.output for sid, rec, bailed in children
+                                   if rec is not None and rec.status == "success" and not bailed})
+
+
+def _child_index(children: tuple[StepEntry, ...], resume: Resume) -> int:
+    if len(resume.path) > 1 and 0 <= resume.path[1] < len(children):
+        return resume.path[1]
+    for i, child in enumerate(children):
+        if child.step.id == resume.steps[0]:
+            return i
+    raise FlowError(f"resume: step {resume.steps[0]!r} is not a child of this block")
+
+
+async def _run_children(ex: Execution, children: list[tuple[int, StepEntry]], prev: Any,
+                        path: tuple[int, ...]) -> list[tuple[StepResult, bool]]:
+    if len(children) == 1:
+        i, child = children[0]
+        return [await execute_step(ex, child.step, prev, (*path, i), None)]
+    return list(await asyncio.gather(*(execute_step(ex, c.step, prev, (*path, i), None)
+                                       for i, c in children)))
+
+
+async def exec_parallel(ex: Execution, entry: ParallelEntry, prev: Any, path: tuple[int, ...],
+                        resume: Resume | None) -> EntryResult:
+    done: dict[str, tuple[StepResult | None, bool]] = {}
+    if resume is not None:
+        idx = _child_index(entry.steps, resume)
+        rec, bailed = await execute_step(ex, entry.steps[idx].step, prev, (*path, idx), resume)
+        done[entry.steps[idx].step.id] = (rec, bailed)
+    else:
+        results = await _run_children(ex, list(enumerate(entry.steps)), prev, path)
+        for child, (rec, bailed) in zip(entry.steps, results, strict=True):
+            done[child.step.id] = (rec, bailed)
+    children: list[tuple[str, StepResult | None, bool]] = []
+    for child in entry.steps:
+        sid = child.step.id
+        got, was_bailed = done.get(sid, (ex.step_results.get(sid), False))
+        children.append((sid, got, was_bailed))
+    return _block_result(ex, children)
+
+
+async def _eval_condition(ex: Execution, cond: Any, step_id: str, prev: Any, index: int) -> bool:
+    try:
+        return bool(await _maybe_await(cond(_condition_ctx(ex, step_id, prev))))
+    except Exception as exc:
+        log.warning("workflow %r: branch condition %d (step %r) raised %r; treated as false",
+                    ex.workflow_id, index, step_id, exc)
+        return False
+
+
+async def exec_conditional(ex: Execution, entry: ConditionalEntry, prev: Any,
+                           path: tuple[int, ...], resume: Resume | None) -> EntryResult:
+    done: dict[str, tuple[StepResult | None, bool]] = {}
+    if resume is not None:
+        idx = _child_index(entry.steps, resume)
+        rec, bailed = await execute_step(ex, entry.steps[idx].step, prev, (*path, idx), resume)
+        done[entry.steps[idx].step.id] = (rec, bailed)
+        selected = [i for i, c in enumerate(entry.steps)
+                    if i == idx or c.step.id in ex.step_results]
+    else:
+        flags = await asyncio.gather(*(
+            _eval_condition(ex, cond, child.step.id, prev, i)
+            for i, (cond, child) in enumerate(zip(entry.conditions, entry.steps, strict=True))))
+        selected = [i for i, ok in enumerate(flags) if ok]
+        if selected:
+            results = await _run_children(ex, [(i, entry.steps[i]) for i in selected], prev, path)
+            for i, (rec, bailed) in zip(selected, results, strict=True):
+                done[entry.steps[i].step.id] = (rec, bailed)
+    children: list[tuple[str, StepResult | None, bool]] = []
+    for i in selected:
+        sid = entry.steps[i].step.id
+        got, was_bailed = done.get(sid, (ex.step_results.get(sid), False))
+        children.append((sid, got, was_bailed))
+    return _block_result(ex, children)
+
+
+async def exec_loop(ex: Execution, entry: LoopEntry, prev: Any, path: tuple[int, ...],
+                    resume: Resume | None) -> EntryResult:
+    step = entry.step
+    iteration = 0
+    data = prev
+    if resume is not None:
+        old = ex.step_results.get(step.id)
+        if old is not None:
+            data = old.payload
+            n = (old.metadata or {}).get("iteration_count")
+            iteration = int(n) - 1 if n else 0
+    dowhile = entry.loop_type == "dowhile"
+    while True:
+        if ex.aborted:
+            return EntryResult("canceled")
+        rec, bailed = await execute_step(ex, step, data, path, resume, iteration_count=iteration + 1)
+        resume = None
+        if bailed:
+            return EntryResult("bailed", rec.output)
+        if rec.status != "success":
+            return EntryResult(rec.status, error=rec.error)
+        iteration += 1
+        ok = bool(await _maybe_await(entry.condition(
+            _condition_ctx(ex, step.id, rec.output, iteration_count=iteration))))
+        data = rec.output
+        if ok != dowhile:
+            return EntryResult("success", rec.output)
+
+
+async def exec_foreach(ex: Execution, entry: ForeachEntry, prev: Any, path: tuple[int, ...],
+                       resume: Resume | None) -> EntryResult:
+    step = entry.step
+    sid = step.id
+    now = _now()
+    old = ex.step_results.get(sid)
+    target: int | None = None
+    meta: dict[str, Any] = {}
+    if resume is not None and old is not None and isinstance(old.suspend_payload, dict):
+        meta = old.suspend_payload.get(META) or {}
+    if resume is not None and old is not None and meta:
+        items = list(old.payload)
+        statuses: list[str | None] = list(meta.get("foreach_status") or [None] * len(items))
+        outputs: list[Any] = list(meta.get("foreach_output") or [None] * len(items))
+        payloads: list[Any] = list(meta.get("foreach_suspend_payloads") or [None] * len(items))
+        item_labels: dict[str, int] = dict(meta.get("resume_labels") or {})
+        suspended_now = [i for i, s in enumerate(statuses) if s == "suspended"]
+        target = resume.for_each_index
+        if target is None:
+            target = suspended_now[0] if suspended_now else None
+        if target is not None and (target < 0 or target >= len(items)
+                                   or statuses[target] != "suspended"):
+            raise FlowError(
+                f"resume: foreach step {sid!r} item {target} is not suspended; suspended items: "
+                f"{suspended_now}")
+        rec = replace(old, status="running", output=None, error=None, ended_at=None,
+                      resume_payload=resume.payload, resumed_at=now)
+    else:
+        if not isinstance(prev, list | tuple):
+            raise FlowError(f"foreach({sid!r}) needs a list as input, got {type(prev).__name__}: "
+                            f"{prev!r}")
+        items = list(prev)
+        statuses = [None] * len(items)
+        outputs = [None] * len(items)
+        payloads = [None] * len(items)
+        item_labels = {}
+        rec = StepResult(status="running", payload=prev, started_at=now)
+    if ex.emit is not None:
+        ex.event("workflow-step-start", {"id": sid, "step_name": sid, "payload": rec.payload,
+                                         "started_at": rec.started_at, "status": "running"})
+    if ex.store is not None:
+        ex.set_record(sid, rec)
+        ex.persist("running")
+
+    queue: list[int] = []
+    if target is not None:
+        queue.append(target)
+    queue.extend(i for i, s in enumerate(statuses) if s is None)
+    errors: dict[int, BaseException] = {}
+    bail: list[Any] = []
+    stop = False
+    position = 0
+
+    async def worker() -> None:
+        nonlocal stop, position
+        while not stop and position < len(queue) and not ex.aborted:
+            i = queue[position]
+            position += 1
+            item_resume = None
+            if i == target and resume is not None:
+                item_resume = Resume([sid], resume.payload, list(path), resume.label, i)
+            out = await call_step(ex, step, items[i], resume=item_resume, path=path)
+            statuses[i] = out.status if out.status != "bailed" else "success"
+            if out.status == "success":
+                outputs[i] = out.output
+            elif out.status == "failed":
+                errors[i] = out.error  # type: ignore[assignment]
+                stop = True
+            elif out.status == "suspended":
+                payloads[i] = out.suspend_payload
+                for lab in _labels(out.label):
+                    item_labels[lab] = i
+            else:
+                bail.append(out.output)
+                stop = True
+
+    workers = max(1, min(entry.concurrency, len(queue)))
+    if workers == 1:
+        await worker()
+    else:
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    end = _now()
+    if errors:
+        first = min(errors)
+        rec = replace(rec, status="failed", error=errors[first], ended_at=end)
+        result = EntryResult("failed", error=errors[first])
+    elif bail:
+        rec = replace(rec, status="success", output=bail[0], ended_at=end)
+        result = EntryResult("bailed", bail[0])
+    elif "suspended" in statuses:
+        first = statuses.index("suspended")
+        base = payloads[first]
+        sp: dict[str, Any] = dict(base) if isinstance(base, dict) else {}
+        if base is not None and not isinstance(base, dict):
+            sp["payload"] = base
+        sp[META] = {"foreach_index": first, "foreach_status": statuses,
+                    "foreach_output": outputs, "foreach_suspend_payloads": payloads,
+                    "resume_labels": item_labels}
+        rec = replace(rec, status="suspended", suspend_payload=sp, suspended_at=end)
+        ex.suspended_paths[sid] = list(path)
+        for lab, i in item_labels.items():
+            if statuses[i] == "suspended":
+                ex.resume_labels[lab] = {"step_id": sid, "foreach_index": i}
+        result = EntryResult("suspended")
+    elif ex.aborted or None in statuses:
+        rec = replace(rec, status="canceled", output=outputs, ended_at=end)
+        result = EntryResult("canceled")
+    else:
+        rec = replace(rec, status="success", output=outputs, ended_at=end)
+        result = EntryResult("success", outputs)
+    ex.set_record(sid, rec)
+    if ex.emit is not None:
+        if rec.status == "suspended":
+            ex.event("workflow-step-suspended", {
+                "id": sid, "step_name": sid, "status": "suspended",
+                "suspend_payload": rec.suspend_payload, "suspended_at": rec.suspended_at})
+        else:
+            payload: dict[str, Any] = {"id": sid, "step_name": sid, "status": rec.status,
+                                       "ended_at": rec.ended_at}
+            if rec.status == "failed":
+                payload["error"] = rec.error
+            else:
+                payload["output"] = rec.output
+            ex.event("workflow-step-result", payload)
+    return result
+
+
+def _seconds(value: Any, what: str) -> float:
+    if value is None or value is False:
+        return 0.0
+    if isinstance(value, timedelta):
+        return max(0.0, value.total_seconds())
+    if isinstance(value, int | float):
+        return max(0.0, float(value))
+    raise FlowError(f"{what} must return seconds (a number or timedelta), got {value!r}")
+
+
+async def exec_sleep(ex: Execution, entry: SleepEntry | SleepUntilEntry, prev: Any) -> EntryResult:
+    sid = entry.id
+    started = _now()
+    rec = StepResult(status="waiting", payload=prev, started_at=started)
+    ex.set_record(sid, rec)
+    if ex.emit is not None:
+        ex.event("workflow-step-waiting", {"id": sid, "step_name": sid, "payload": prev,
+                                           "started_at": started, "status": "waiting"})
+    ex.persist("waiting")
+    if isinstance(entry, SleepEntry):
+        if entry.fn is not None:
+            value = await _maybe_await(entry.fn(_condition_ctx(ex, sid, prev)))
+            seconds = _seconds(value, f"sleep function of {sid!r}")
+        else:
+            seconds = _seconds(entry.duration, sid)
+    else:
+        date = entry.date
+        if entry.fn is not None:
+            date = await _maybe_await(entry.fn(_condition_ctx(ex, sid, prev)))
+        if not isinstance(date, datetime):
+            raise FlowError(f"sleep_until {sid!r} needs a datetime, got {date!r}")
+        now = datetime.now(date.tzinfo) if date.tzinfo is not None else datetime.now()
+        seconds = max(0.0, (date - now).total_seconds())
+    aborted = await ex.signal.sleep(seconds)
+    if aborted:
+        ex.set_record(sid, replace(rec, status="canceled", ended_at=_now()))
+        return EntryResult("canceled")
+    rec = replace(rec, status="success", output=prev, ended_at=_now())
+    ex.set_record(sid, rec)
+    if ex.emit is not None:
+        ex.event("workflow-step-result", {"id": sid, "step_name": sid, "status": "success",
+                                          "output": prev, "ended_at": rec.ended_at})
+    return EntryResult("success", prev)
+
+
+async def execute_entry(ex: Execution, entry: Entry, prev: Any, index: int,
+                        resume: Resume | None) -> EntryResult:
+    path = (index,)
+    if isinstance(entry, StepEntry):
+        rec, bailed = await execute_step(ex, entry.step, prev, path, resume)
+        if bailed:
+            return EntryResult("bailed", rec.output)
+        if rec.status == "success":
+            return EntryResult("canceled" if ex.aborted else "success", rec.output)
+        return EntryResult(rec.status, error=rec.error)
+    if isinstance(entry, ParallelEntry):
+        return await exec_parallel(ex, entry, prev, path, resume)
+    if isinstance(entry, ConditionalEntry):
+        return await exec_conditional(ex, entry, prev, path, resume)
+    if isinstance(entry, LoopEntry):
+        return await exec_loop(ex, entry, prev, path, resume)
+    if isinstance(entry, ForeachEntry):
+        return await exec_foreach(ex, entry, prev, path, resume)
+    if isinstance(entry, SleepEntry | SleepUntilEntry):
+        return await exec_sleep(ex, entry, prev)
+    raise FlowError(f"unknown graph entry {entry!r}")
+
+
+# -- the main loop --------------------------------------------------------------------------
+async def run_graph(ex: Execution, resume: Resume | None = None) -> WorkflowResult:
+    """Run the workflow graph (from the resume point if given) and return the result."""
+    graph = ex.workflow.graph
+    start = resume.path[0] if resume is not None else 0
+    if resume is not None and not 0 <= start < len(graph):
+        raise FlowError(f"resume: execution path {resume.path} does not fit workflow "
+                        f"{ex.workflow_id!r} ({len(graph)} entries)")
+    last: Any = None
+    status = "success"
+    error: BaseException | None = None
+    for i in range(start, len(graph)):
+        if ex.aborted:
+            status = "canceled"
+            break
+        entry = graph[i]
+        prev = entry_output(ex, graph[i - 1] if i > 0 else None)
+        try:
+            r = await execute_entry(ex, entry, prev, i, resume)
+        except Exception as exc:  # loop condition, sleep fn, bad foreach input, ...
+            r = EntryResult("failed", error=exc)
+        resume = None
+        if ex.aborted:  # reference 3.3 step 8: an aborted run's entry is canceled
+            status = "canceled"
+            break
+        if r.status == "success":
+            last = r.output
+            if ex.store is not None:
+                ex.persist("running")
+            continue
+        if r.status == "bailed":
+            last = r.output
+            break
+        status = r.status
+        error = r.error
+        break
+    return finish(ex, status, last, error)
+
+
+def finish(ex: Execution, status: str, result: Any, error: BaseException | None) -> WorkflowResult:
+    """Build the `WorkflowResult` and write the final snapshot."""
+    suspended = ex.suspended_list() if status == "suspended" else []
+    wr = WorkflowResult(
+        status=status,  # type: ignore[arg-type]
+        result=result if status == "success" else None,
+        error=error if status == "failed" else None,
+        steps=dict(ex.step_results),
+        input=ex.input,
+        suspended=suspended,
+        state=dict(ex.state),
+        run_id=ex.run_id,
+    )
+    if ex.store is not None:
+        ex.persist(
+            status,
+            result=wr.result,
+            error=wr.error,
+            state=wr.state,
+            suspended_paths={k: v for k, v in ex.suspended_paths.items()
+                             if (r := ex.step_results.get(k)) is not None
+                             and r.status == "suspended"},
+            resume_labels=ex.resume_labels,
+            request_context=ex.request_context.to_dict(),
+        )
+    return wr

@@ -1,0 +1,1 @@
+"""The scenario catalogue, one module per family (SCENARIOS lists)."""

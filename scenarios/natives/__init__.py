@@ -1,0 +1,1 @@
+"""Native (durable) scenario definitions, imported lazily by Scenario.native."""

@@ -1,0 +1,101 @@
+# wfbench codegen of workflow 'orders' (graph f47aac265408).
+# Generated from the flow graph; do not edit. Each use_step(...) is a durable step,
+# each use_closure(...) a Python closure of the graph registered as a durable step.
+
+
+async def workflow_orders(run, input_data):
+    "Workflow 'orders': 6 entries."
+    use_step = run.use_step
+    use_closure = run.use_closure
+    prev = input_data
+
+    # entry 1: then step 'validate_order'
+    r = await use_step('validate_order')(prev)
+    if r.status != 'success':
+        return run.end(r)
+    prev = r.output
+
+    # entry 2: branch over step 'express', step 'standard'
+    chosen = await asyncio.gather(
+        use_closure('orders/entry2/branch1/condition')(prev),
+        use_closure('orders/entry2/branch2/condition')(prev),
+    )
+    calls = []
+    if chosen[0]:
+        calls.append(use_step('express')(prev))
+    if chosen[1]:
+        calls.append(use_step('standard')(prev))
+    r = run.block(['express', 'standard'], await asyncio.gather(*calls, return_exceptions=True))
+    if r.status != 'success':
+        return run.end(r)
+    prev = r.next_input
+
+    # entry 3: map 'mapping_1' with a function, lifted as 'orders/entry3/map'
+    r = await use_step('mapping_1')(prev)
+    if r.status != 'success':
+        return run.end(r)
+    prev = r.output
+
+    # entry 4: foreach step 'price_line', concurrency 3
+    items = run.foreach_items('price_line', prev)
+    pool = asyncio.Semaphore(3)
+
+    async def foreach_entry4(index, item):
+        async with pool:
+            return await use_step('price_line').item(index, item, pool)
+
+    r = run.foreach_end('price_line', prev, await asyncio.gather(
+        *[foreach_entry4(index, item) for index, item in enumerate(items)],
+        return_exceptions=True,
+    ))
+    if r.status != 'success':
+        return run.end(r)
+    prev = r.output
+
+    # entry 5: map 'mapping_2' with a mapping object (1 key)
+    async def mapping_entry5():
+        return {
+            'boxes': 2,
+        }
+
+    r = await run.mapping('mapping_2', prev, mapping_entry5)
+    if r.status != 'success':
+        return run.end(r)
+    prev = r.output
+
+    # entry 6: then nested workflow 'packing'
+    r = await use_step('packing')(prev)
+
+    return run.end(r)
+
+
+async def workflow_packing(run, input_data):
+    "Workflow 'packing': 2 entries."
+    use_step = run.use_step
+    use_closure = run.use_closure
+    prev = input_data
+
+    # entry 1: map 'mapping_1' with a mapping object (2 keys)
+    async def mapping_entry1():
+        return {
+            'packed': 0,
+            'boxes': run.from_init('boxes'),
+        }
+
+    r = await run.mapping('mapping_1', prev, mapping_entry1)
+    if r.status != 'success':
+        return run.end(r)
+    prev = r.output
+
+    # entry 2: dountil step 'pack'
+    iteration = 0
+    while True:
+        iteration += 1
+        r = await use_step('pack')(prev, iteration=iteration)
+        if r.status != 'success':
+            return run.end(r)
+        prev = r.output
+        if await use_closure('packing/entry2/loop/condition')(prev, iteration=iteration):
+            break
+
+    return run.end(r)

@@ -1,0 +1,137 @@
+"""The twelve workflows of issue 4 give equal results on default, codegen and stepmode (status,
+result, per-step status/output/payload, written by hand below); codegen-strict refuses exactly
+the ones that need a Python closure."""
+
+from __future__ import annotations
+
+import engine_workflows as W
+import pytest
+
+import durable
+from engines import ENGINE_NAMES, Unsupported, get_engine
+
+ENGINES = ("default", "codegen", "stepmode")
+
+
+@pytest.fixture
+def world():
+    return durable.MemoryWorld()
+
+
+def engine(name, world):
+    if name.startswith("codegen"):
+        return get_engine(name, world=world)
+    return get_engine(name)
+
+
+def records(result):
+    return {sid: (rec.status, rec.payload, rec.output if rec.status == "success" else None)
+            for sid, rec in result.steps.items()}
+
+
+def v(n):
+    return {"value": n}
+
+
+CASES = {
+    "sequential": (W.sequential, v(3), v(64), {
+        "add_one": ("success", v(3), v(4)), "double": ("success", v(4), v(8)),
+        "square": ("success", v(8), v(64))}),
+    "parallel": (W.parallel, v(3), v(10), {
+        "add_one": ("success", v(3), v(4)), "double": ("success", v(3), v(6)),
+        "combine": ("success", {"add_one": v(4), "double": v(6)}, v(10))}),
+    "branch": (W.branch, v(3), {"label": "small"}, {
+        "small": ("success", v(3), {"size": "small", "value": 3}),
+        "label": ("success", {"small": {"size": "small", "value": 3}}, {"label": "small"})}),
+    "branch_big": (W.branch, v(30), {"label": "big"}, {
+        "big": ("success", v(30), {"size": "big", "value": 30}),
+        "label": ("success", {"big": {"size": "big", "value": 30}}, {"label": "big"})}),
+    "dountil": (W.dountil, v(0), v(5), {"add_one": ("success", v(4), v(5))}),
+    "dowhile": (W.dowhile, v(1), v(32), {"double": ("success", v(16), v(32))}),
+    "foreach": (W.foreach, [1, 2, 3, 4, 5, 6, 7], [1, 4, 9, 16, 25, 36, 49], {
+        "item_square": ("success", [1, 2, 3, 4, 5, 6, 7], [1, 4, 9, 16, 25, 36, 49])}),
+    "static_sleep": (W.static_sleep, v(3), v(8), {
+        "add_one": ("success", v(3), v(4)), "sleep_1": ("success", v(4), v(4)),
+        "double": ("success", v(4), v(8))}),
+    "dynamic_sleep": (W.dynamic_sleep, v(3), v(8), {
+        "add_one": ("success", v(3), v(4)), "sleep_1": ("success", v(4), v(4)),
+        "double": ("success", v(4), v(8))}),
+    "function_map": (W.function_map, v(3), v(80), {
+        "add_one": ("success", v(3), v(4)),
+        "mapping_1": ("success", v(4), {"value": 40, "note": "mapped"}),
+        "double": ("success", {"value": 40, "note": "mapped"}, v(80))}),
+    "mapping_object": (W.mapping_object, v(3),
+                       {"from_step": 4, "const": {"k": [1, 2]}, "from_input": 3, "tenant": "acme"}, {
+        "add_one": ("success", v(3), v(4)),
+        "mapping_1": ("success", v(4), {"from_step": 4, "const": {"k": [1, 2]}, "from_input": 3,
+                                        "tenant": "acme"})}),
+    "nested": (W.nested, v(3), v(100), {
+        "add_one": ("success", v(3), v(4)), "inner": ("success", v(4), v(10)),
+        "square": ("success", v(10), v(100))}),
+}
+
+CLOSURE_CASES = {"branch", "branch_big", "dountil", "dowhile", "dynamic_sleep", "function_map"}
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_workflow_results(case, engine_name, world):
+    wf, inp, expected_result, expected_steps = CASES[case]
+    W.ACTIVE.update(now=0, max=0)
+    result = await engine(engine_name, world).run(wf, input_data=inp,
+                                                  request_context={"tenant": "acme"})
+    assert result.status == "success", result.error
+    assert result.result == expected_result
+    assert records(result) == expected_steps
+    if case == "foreach":
+        assert 1 <= W.ACTIVE["max"] <= 3
+    if case in ("dountil", "dowhile"):
+        assert result.steps[next(iter(expected_steps))].metadata == {
+            "iteration_count": 5}
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+async def test_suspend_and_resume(engine_name, world):
+    eng = engine(engine_name, world)
+    first = await eng.run(W.suspend_resume, input_data=v(3))
+    assert first.status == "suspended"
+    assert first.suspended == [["approve"]]
+    assert records(first) == {"add_one": ("success", v(3), v(4)), "approve": ("suspended", v(4), None)}
+    assert first.steps["approve"].suspend_payload == {"ask": "approve 4?"}
+    done = await eng.resume(W.suspend_resume, first.run_id, step="approve", resume_data={"ok": True})
+    assert done.status == "success", done.error
+    assert done.result == {"done": True, "value": 4}
+    assert records(done) == {
+        "add_one": ("success", v(3), v(4)),
+        "approve": ("success", v(4), {"value": 4, "approved": True}),
+        "after": ("success", {"value": 4, "approved": True}, {"done": True, "value": 4})}
+    assert done.steps["approve"].resume_payload == {"ok": True}
+    assert done.steps["approve"].suspend_payload == {"ask": "approve 4?"}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_codegen_strict_refuses_exactly_the_closures(case, world):
+    wf, inp, expected_result, _ = CASES[case]
+    eng = get_engine("codegen-strict", world=world)
+    if case in CLOSURE_CASES:
+        with pytest.raises(Unsupported, match="is a Python callable; codegen-strict compiles only"):
+            await eng.run(wf, input_data=inp)
+        assert world.list_runs() == []  # refused before anything ran
+    else:
+        result = await eng.run(wf, input_data=inp, request_context={"tenant": "acme"})
+        assert result.status == "success"
+        assert result.result == expected_result
+
+
+async def test_codegen_strict_runs_suspend_resume(world):
+    eng = get_engine("codegen-strict", world=world)
+    first = await eng.run(W.suspend_resume, input_data=v(1))
+    assert first.status == "suspended"
+    done = await eng.resume(W.suspend_resume, first.run_id, resume_data={"ok": False})
+    assert done.result == {"done": False, "value": 2}
+
+
+def test_engine_names():
+    assert ENGINE_NAMES == ("default", "codegen", "codegen-strict", "stepmode", "native")
+    with pytest.raises(ValueError, match="unknown engine 'nope'"):
+        get_engine("nope")
