@@ -90,6 +90,11 @@ class Engine(abc.ABC):
     def check(self, target: Any) -> None:  # noqa: B027 - optional hook
         """Raise `Unsupported` if this engine cannot run `target` (nothing is run)."""
 
+    async def recover(self, target: Any, run_id: str) -> Any:
+        """Finish a run whose process died. Engines without a durable log cannot."""
+        raise Unsupported(f"engine {self.name!r} keeps no durable log of its runs; it cannot "
+                          f"recover run {run_id!r} after its process stopped (use codegen or native)")
+
 
 def get_engine(name: str, **options: Any) -> Engine:
     """The engine called `name` (one of `ENGINE_NAMES`), built with `options`.

@@ -26,6 +26,7 @@ class DefaultEngine(Engine):
 
             store = SqliteSnapshotStore(db)
         self.store = store
+        self._active: dict[str, Any] = {}
 
     def check(self, target: Any) -> None:
         flow_workflow_of(target, self.name)
@@ -35,16 +36,32 @@ class DefaultEngine(Engine):
                   request_context: Any = None, **options: Any) -> Any:
         wf = flow_workflow_of(target, self.name)
         run = wf.create_run(run_id=run_id, store=self.store)
-        return await run.start(input_data=input_data, initial_state=initial_state,
-                               request_context=request_context)
+        self._active[run.run_id] = run
+        try:
+            return await run.start(input_data=input_data, initial_state=initial_state,
+                                   request_context=request_context)
+        finally:
+            self._active.pop(run.run_id, None)
 
     async def resume(self, target: Any, run_id: str, step: Any = None, resume_data: Any = None,
                      label: str | None = None, for_each_index: int | None = None,
                      **options: Any) -> Any:
         wf = flow_workflow_of(target, self.name)
         run = wf.create_run(run_id=run_id, store=self.store)
-        return await run.resume(step=step, resume_data=resume_data, label=label,
-                                for_each_index=for_each_index)
+        self._active[run.run_id] = run
+        try:
+            return await run.resume(step=step, resume_data=resume_data, label=label,
+                                    for_each_index=for_each_index)
+        finally:
+            self._active.pop(run.run_id, None)
+
+    async def cancel(self, target: Any, run_id: str) -> None:
+        """Cancel a run (flow's `run.cancel()`): the current step finishes, nothing after it
+        runs, a sleep wakes up; a suspended run becomes canceled."""
+        run = self._active.get(run_id)
+        if run is None:
+            run = flow_workflow_of(target, self.name).create_run(run_id=run_id, store=self.store)
+        await run.cancel()
 
     async def recover(self, target: Any, run_id: str) -> Any:
         """A run left running by a dead process: the default engine cannot recover it; this

@@ -99,7 +99,29 @@ class NativeEngine(Engine):
             token = str(step)
         durable.resume_hook(token, resume_data, world=self._world)
         handle = durable.get_run(run_id, world=self._world)
-        return await self._wait(handle, None, resumed=True)
+        # a Worker takes the run over when no live process holds it (else it does nothing)
+        task = asyncio.ensure_future(durable.Worker(self.world).run(until_idle=True))
+        try:
+            return await self._wait(handle, None, resumed=True)
+        finally:
+            await task
+
+    async def cancel(self, target: Any, run_id: str) -> None:
+        """Terminate the run (it ends `cancelled` at its next suspension point)."""
+        import durable
+
+        await durable.get_run(run_id, world=self._world).terminate("canceled")
+
+    async def recover(self, target: Any, run_id: str) -> WorkflowResult:
+        """Drive a run whose process died to its end (or its next suspension), here."""
+        import durable
+
+        native_workflow_of(target)
+        task = asyncio.ensure_future(durable.Worker(self.world).run(until_idle=True))
+        try:
+            return await self._wait(durable.get_run(run_id, world=self._world), None)
+        finally:
+            await task
 
     async def _wait(self, handle: Any, input_data: Any, resumed: bool = False) -> WorkflowResult:
         done = asyncio.ensure_future(handle.wait())

@@ -137,6 +137,7 @@ class StepmodeEngine(Engine):
 
     def __init__(self, store: Any = None) -> None:
         self.store = store
+        self._active: dict[str, Any] = {}
 
     def check(self, target: Any) -> None:
         wrapped(flow_workflow_of(target, self.name))
@@ -146,13 +147,29 @@ class StepmodeEngine(Engine):
                   request_context: Any = None, **options: Any) -> Any:
         wf = wrapped(flow_workflow_of(target, self.name))
         run = wf.create_run(run_id=run_id, store=self.store)
-        return await run.start(input_data=input_data, initial_state=initial_state,
-                               request_context=request_context)
+        self._active[run.run_id] = run
+        try:
+            return await run.start(input_data=input_data, initial_state=initial_state,
+                                   request_context=request_context)
+        finally:
+            self._active.pop(run.run_id, None)
 
     async def resume(self, target: Any, run_id: str, step: Any = None, resume_data: Any = None,
                      label: str | None = None, for_each_index: int | None = None,
                      **options: Any) -> Any:
         wf = wrapped(flow_workflow_of(target, self.name))
         run = wf.create_run(run_id=run_id, store=self.store)
-        return await run.resume(step=step, resume_data=resume_data, label=label,
-                                for_each_index=for_each_index)
+        self._active[run.run_id] = run
+        try:
+            return await run.resume(step=step, resume_data=resume_data, label=label,
+                                    for_each_index=for_each_index)
+        finally:
+            self._active.pop(run.run_id, None)
+
+    async def cancel(self, target: Any, run_id: str) -> None:
+        """Cancel a run (flow's `run.cancel()`): the current step finishes, nothing after it
+        runs, a sleep wakes up; a suspended run becomes canceled."""
+        run = self._active.get(run_id)
+        if run is None:
+            run = wrapped(flow_workflow_of(target, self.name)).create_run(run_id=run_id, store=self.store)
+        await run.cancel()

@@ -95,9 +95,9 @@ def main() -> None:
 
     \b
     Examples:
-      wfbench list                              # scenarios and engines
-      wfbench run --engine codegen sequence     # one scenario on one engine
-      wfbench matrix                            # every scenario on every engine -> reports/
+      wfbench list                                 # scenarios and engines
+      wfbench run --engine codegen wcp1-sequence   # one scenario on one engine
+      wfbench matrix                               # every scenario x engine -> reports/
     """
 
 
@@ -127,6 +127,9 @@ def _use_db(db: str | None) -> None:
     if db:
         Path(db).parent.mkdir(parents=True, exist_ok=True)
         os.environ["WFBENCH_DB"] = str(Path(db))
+        from harness.runner import reset_process_worlds
+
+        reset_process_worlds()  # a world opened earlier in this process is on another file
 
 
 def _make_engine(name: str) -> Any:
@@ -250,7 +253,7 @@ def run_cmd(engine: str, target: str, input_text: str | None, run_id: str | None
 
     \b
     Examples:
-      wfbench run --engine codegen sequence
+      wfbench run --engine codegen wcp1-sequence
       wfbench run --engine default ./my_flows.py:order_flow --input '{"order": 7}'
       wfbench run --engine native ./my_flows.py:renew --input @input.json --json
     """
@@ -282,8 +285,8 @@ def resume_cmd(engine: str, target: str, run_id: str, step: str | None, data_tex
 
     \b
     Example:
-      wfbench run --engine codegen --db runs.db approval      # prints the run id
-      wfbench resume --engine codegen --db runs.db approval RUN_ID \\
+      wfbench run --engine codegen --db runs.db hitl-suspend-resume   # prints the run id
+      wfbench resume --engine codegen --db runs.db hitl-suspend-resume RUN_ID \\
           --step review --data '{"approved": true}'
     """
     _check_engine(engine)
@@ -310,7 +313,7 @@ def codegen_cmd(target: str, strict: bool, color: bool | None) -> None:
 
     \b
     Examples:
-      wfbench codegen sequence
+      wfbench codegen branch-closure
       wfbench codegen ./my_flows.py:order_flow --strict > order_flow_generated.py
     """
     from engines import Unsupported
@@ -348,19 +351,32 @@ def _world(db: str | None) -> Any:
 @main.command("worker")
 @DB_OPTION
 @click.option("--until-idle", is_flag=True, help="Exit when no run is due instead of waiting.")
-def worker_cmd(db: str | None, until_idle: bool) -> None:
+@click.option("--concurrency", type=click.IntRange(1), default=None,
+              help="Most runs this worker executes at once (default: the runtime's).")
+@click.option("--lease", "lease", type=click.FloatRange(0.1), default=None, metavar="SECONDS",
+              help="How long a claim on a run lasts without renewal (default: the runtime's).")
+def worker_cmd(db: str | None, until_idle: bool, concurrency: int | None,
+               lease: float | None) -> None:
     """Take due runs from the database and run them (recovers crashed runs).
 
     \b
-    Example:
+    Examples:
       wfbench worker --db runs.db --until-idle
+      wfbench worker --db runs.db --concurrency 4 --lease 5     # one of several workers
     """
     _use_db(db)
     import durable
 
     world = _world(db)
+    options: dict[str, Any] = {}
     loader = _run_loader()
-    worker = durable.Worker(world, loader=loader) if loader else durable.Worker(world)
+    if loader is not None:
+        options["loader"] = loader
+    if concurrency is not None:
+        options["max_concurrent"] = concurrency
+    if lease is not None:
+        options["lease_seconds"] = lease
+    worker = durable.Worker(world, **options)
     if hasattr(durable, "set_world"):
         durable.set_world(world)
     asyncio.run(worker.run(until_idle=until_idle))
@@ -437,7 +453,10 @@ def runs_show(run_id: str, db: str | None) -> None:
     """
     _use_db(db)
     world = _world(db)
-    record = world.get_run(run_id)
+    try:
+        record = world.get_run(run_id)
+    except LookupError:  # durable.RunNotFoundError
+        record = None
     if record is None:
         raise UsageFailure(f"no run {run_id!r} in {getattr(world, 'path', db or 'the database')}; "
                            "`wfbench runs list` shows the runs")
@@ -464,29 +483,35 @@ def runs_show(run_id: str, db: str | None) -> None:
                    "narrowed run writes files only when --output is given).")
 @click.option("--check", "baseline", type=click.Path(dir_okay=False), default=None,
               help="Baseline matrix.json: exit 1 naming every cell worse than it.")
+@click.option("--exact", is_flag=True,
+              help="With --check: also fail when any verdict changed at all or a cell was "
+                   "added/removed (the baseline is stale; durations ignored).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 32), default=2, show_default=True,
               help="Worker processes.")
 @click.option("--timeout", type=click.FloatRange(0.1), default=60.0, show_default=True,
               help="Seconds one cell may take before it is an error.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def matrix_cmd(engines: tuple[str, ...], scenario_ids: tuple[str, ...], fmt: str,
-               output: str | None, baseline: str | None, jobs: int, timeout: float,
-               no_progress: bool) -> None:
+               output: str | None, baseline: str | None, exact: bool, jobs: int,
+               timeout: float, no_progress: bool) -> None:
     """Run scenarios x engines and print/write the feature matrix.
 
     \b
     Examples:
       wfbench matrix                                   # all; writes reports/matrix.{md,json,html}
-      wfbench matrix -e codegen -e default -s sequence --format markdown
+      wfbench matrix -e codegen -e default -s wcp1-sequence --format markdown
       wfbench matrix --check reports/matrix.json       # CI: fail on any worse cell
+      wfbench matrix --check reports/matrix.json --exact --output /tmp/m   # ... or any change
       wfbench matrix --format junit --output build/    # also writes build/matrix.xml
     """
-    from harness.matrix import Matrix, check_against
+    from harness.matrix import Matrix, changes, check_against
     from harness.render import render
     from harness.runner import RunPlan
     from harness.session import build_matrix, run_plan, write_reports
 
     base = None
+    if exact and baseline is None:
+        raise UsageFailure("--exact needs --check BASELINE")
     if baseline is not None:
         path = Path(baseline)
         if not path.is_file():
@@ -520,6 +545,22 @@ def matrix_cmd(engines: tuple[str, ...], scenario_ids: tuple[str, ...], fmt: str
                 click.echo(f"  {r}", err=True)
             sys.exit(EXIT_FAILED)
         click.echo(f"no cell is worse than {baseline}", err=True)
+        if exact:
+            changed = changes(base, matrix)
+            if changed:
+                click.echo(f"{baseline} is stale ({len(changed)} change(s)); regenerate it "
+                           "with `wfbench matrix`:", err=True)
+                for line in changed:
+                    click.echo(f"  {line}", err=True)
+                sys.exit(EXIT_FAILED)
+
+
+# Commands owned by other parts of the harness (benchmarks, fault injection).
+from harness.bench.command import bench  # noqa: E402
+from harness.crashtest import crash_test  # noqa: E402
+
+main.add_command(bench)
+main.add_command(crash_test)
 
 
 if __name__ == "__main__":  # pragma: no cover

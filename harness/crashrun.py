@@ -46,20 +46,16 @@ def result_to_dict(result: Any) -> Any:
 
 
 async def _phase(phase: str, engine: Any, scenario: Any, run_id: str, action: Any) -> Any:
+    from scenarios.drive import drive_engine, engine_resume
+
+    native = str(getattr(engine, "name", "")) == "native"
     if phase == "start":
-        fresh = getattr(scenario, "fresh_input", None)
-        input_data = fresh() if callable(fresh) else getattr(scenario, "input_data", None)
-        opts: dict[str, Any] = {}
-        for name in ("initial_state", "request_context"):
-            value = getattr(scenario, name, None)
-            if value is not None:
-                opts[name] = dict(value)
-        return await engine.run(scenario, input_data=input_data, run_id=run_id,
-                                target_ref=getattr(scenario, "id", None), **opts)
+        # the trace goes to $WFBENCH_TRACE_FILE (record=False: no in-memory recorder)
+        out = await drive_engine(scenario, engine, run_id=run_id, native=native, record=False,
+                                 target_ref=getattr(scenario, "id", None))
+        return out.result
     if phase == "resume":
-        arg = dict(action or {})
-        arg.pop("at", None)
-        return await engine.resume(scenario, run_id, **arg)
+        return await engine_resume(engine, scenario, run_id, dict(action or {}), native=native)
     if phase == "recover":
         recover = getattr(engine, "recover", None)
         if recover is None:

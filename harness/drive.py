@@ -35,9 +35,24 @@ class Outcome:
     extra_diff: list[str] = field(default_factory=list)  # e.g. failed checkpoints
 
 
+SOURCE_LIMIT = 20_000
+
+
 def generated_source(engine: Any, scenario: Any) -> str | None:
-    """The Python source a compiling engine makes of the scenario's workflow, if it has one."""
-    fn = getattr(engine, "generated_source", None) or getattr(engine, "source_for", None)
+    """The Python source a compiling engine makes of the scenario's workflow, if it has one
+    (cut after `SOURCE_LIMIT` characters: `wfbench codegen <scenario>` prints all of it)."""
+    src = _full_source(engine, scenario)
+    if src is None or len(src) <= SOURCE_LIMIT:
+        return src
+    cut = src.rfind("\n", 0, SOURCE_LIMIT) + 1 or SOURCE_LIMIT
+    return (src[:cut] + f"# ... {len(src) - cut} more characters: run "
+            f"`wfbench codegen {getattr(scenario, 'id', 'TARGET')}` for the whole source\n")
+
+
+def _full_source(engine: Any, scenario: Any) -> str | None:
+    fn = next((f for f in (getattr(engine, n, None)
+                           for n in ("generated_source", "source", "source_for")) if callable(f)),
+              None)
     if fn is None:
         name = _engine_name(engine)
         if not name.startswith("codegen") or getattr(scenario, "workflow", None) is None:
@@ -89,55 +104,20 @@ async def drive(engine: Any, scenario: Any, workdir: Path,
     return await drive_actions(engine, scenario, refs.engine_name if refs else _engine_name(engine))
 
 
-def _run_options(scenario: Any) -> dict[str, Any]:
-    opts: dict[str, Any] = {}
-    state = getattr(scenario, "initial_state", None)
-    if state is not None:
-        opts["initial_state"] = dict(state)
-    ctx = getattr(scenario, "request_context", None)
-    if ctx is not None:
-        opts["request_context"] = dict(ctx)
-    return opts
-
-
-def _fresh_input(scenario: Any) -> Any:
-    fresh = getattr(scenario, "fresh_input", None)
-    return fresh() if callable(fresh) else getattr(scenario, "input_data", None)
-
-
 async def drive_actions(engine: Any, scenario: Any, engine_name: str) -> Outcome:
-    """Start the run through `engine.run` and play the scenario's actions with
-    `scenarios.drive.drive` (resume -> `engine.resume`, cancel -> `engine.cancel`), recording
-    the side-effect trace in memory."""
+    """Run the scenario through `engine` with `scenarios.drive.drive_engine` (start, then the
+    actions: resume -> `engine.resume`, cancel_after -> `engine.cancel`), which records the
+    side-effect trace in memory and returns checkpoint differences."""
     from scenarios import drive as sdrive
-    from scenarios.trace import recording
 
-    run_id = f"{getattr(scenario, 'id', 'run')}-{engine_name}"
     native = engine_name == "native"
     check_first = getattr(engine, "check", None)
     if callable(check_first):
         check_first(scenario)  # refusals (Unsupported) before anything runs
-
-    async def start() -> Any:
-        return await engine.run(scenario, input_data=_fresh_input(scenario), run_id=run_id,
-                                target_ref=getattr(scenario, "id", None),
-                                **_run_options(scenario))
-
-    async def resume(**kw: Any) -> Any:
-        return await engine.resume(scenario, run_id, **kw)
-
-    async def cancel() -> Any:
-        fn = getattr(engine, "cancel", None)
-        if fn is None:
-            raise NotImplementedError(f"engine {engine_name!r} has no cancel()")
-        return await _maybe_await(fn(scenario, run_id))
-
-    with recording() as rec:
-        out = await sdrive.drive(scenario, start=start, resume=resume, cancel=cancel,
-                                 native=native)
-        # let stragglers (e.g. the losers of a race) finish writing before the trace is read
-        await asyncio.sleep(0)
-    return Outcome(result=out.result, trace=rec.trace(), run_id=out.run_id or run_id,
+    run_id = f"{getattr(scenario, 'id', 'run')}-{engine_name}"
+    out = await sdrive.drive_engine(scenario, engine, run_id=run_id, native=native,
+                                    target_ref=getattr(scenario, "id", None))
+    return Outcome(result=out.result, trace=out.trace, run_id=out.run_id or run_id,
                    native=native, extra_diff=list(out.diffs))
 
 
@@ -196,6 +176,13 @@ async def _child(phase: str, refs: ChildRefs, scenario_id: str, run_id: str, wor
     return data
 
 
+_TERMINAL = ("success", "failed", "canceled")
+
+
+def _status(result: Any) -> Any:
+    return result.get("status") if isinstance(result, dict) else getattr(result, "status", None)
+
+
 def _kill(proc: Any) -> bool:
     """SIGKILL `proc`; False when it had already exited on its own."""
     try:
@@ -233,15 +220,25 @@ async def drive_durable(scenario: Any, workdir: Path, refs: ChildRefs) -> Outcom
     extra: list[str] = []
     started = await _child("start", refs, scenario.id, run_id, workdir, env,
                            kill=spec.kill, trace_file=trace_file)
-    if started is not None:
+    if started is not None:  # process A ended on its own before it could be killed
         _raise_for("start", started)
-        extra.append(f"the kill point ({spec.kill.event} #{spec.kill.count} of "
-                     f"{spec.kill.name!r}) was never reached: the run ended before it")
+        status = _status(started.get("result"))
+        if not spec.kill.reached(_trace_load(trace_file)):
+            extra.append(f"the kill point ({spec.kill.event} #{spec.kill.count} of "
+                         f"{spec.kill.name!r}) was never reached: the run ended before it")
+        elif status in _TERMINAL:
+            extra.append(f"the run finished ({status}) before it could be killed at "
+                         f"{spec.kill.name!r}: recovery was not exercised")
+        # else: the run suspended and its process ended, as a killed one would have
     if spec.resume is not None:
         kind, arg = spec.resume
         resumed = await _child("resume", refs, scenario.id, run_id, workdir, env, action=arg)
         assert resumed is not None
         _raise_for("resume", resumed)
+        if _status(resumed.get("result")) in _TERMINAL:
+            # the resume ran the run to its end in process B: nothing is left to recover
+            return Outcome(result=resumed.get("result"), trace=_trace_load(trace_file),
+                           run_id=run_id, native=refs.engine_name == "native", extra_diff=extra)
     env_c = dict(env)
     env_c.update({str(k): str(v) for k, v in (spec.recover_env or {}).items()})
     recovered = await _child("recover", refs, scenario.id, run_id, workdir, env_c)

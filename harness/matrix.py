@@ -43,6 +43,9 @@ class ScenarioInfo:
         if isinstance(features, str):
             features = (features,)
         workaround = getattr(scenario, "workaround", None)
+        notes = str(getattr(scenario, "notes", "") or "")
+        if not workaround and re.search(r"workaround \(\+/-\)", notes, re.IGNORECASE):
+            workaround = notes  # the catalogue marks a Mastra-syntax workaround this way
         return cls(
             id=str(scenario.id),
             title=str(getattr(scenario, "title", "") or ""),
@@ -130,11 +133,6 @@ def _wcp_in(*ids: str) -> Selector:
     return lambda s: bool(wanted.intersection(s.wcp))
 
 
-def _id_matches(pattern: str) -> Selector:
-    rx = re.compile(pattern)
-    return lambda s: bool(rx.search(s.id))
-
-
 def _family(name: str) -> Selector:
     return lambda s: s.family.lower().replace("-", " ").replace("_", " ") == name
 
@@ -154,7 +152,8 @@ COMPARISON_ROWS: tuple[RowSpec, ...] = (
     RowSpec("loops", "loops", _by_feature_or("loops", _wcp_in("WCP-21"))),
     RowSpec("foreach", "foreach", _by_feature_or("foreach", _wcp_in("WCP-14"))),
     RowSpec("dynamic_sleep", "dynamic sleep",
-            _by_feature_or("dynamic_sleep", _id_matches(r"(^|[-_.])dyn(amic)?[-_.]?sleep"))),
+            _by_feature_or("dynamic_sleep", lambda s: bool(re.search(r"sleep", s.id))
+                           and bool(re.search(r"dyn(amic)?", s.id)))),
     RowSpec("sandbox", "sandboxed workflow code",
             _by_feature_or("sandbox", lambda s: _family("determinism")(s)
                            and not re.search(r"nondet|chang", s.id))),
@@ -364,3 +363,19 @@ def check_against(baseline: Matrix, current: Matrix) -> list[Regression]:
     order = {s.id: i for i, s in enumerate(current.scenarios)}
     worse.sort(key=lambda r: (order.get(r.scenario, 1_000_000), r.scenario, r.engine))
     return worse
+
+
+def changes(baseline: Matrix, current: Matrix) -> list[str]:
+    """Every verdict that differs between the two matrices, and cells only one of them has
+    (durations, diffs and messages ignored): non-empty means the baseline is stale."""
+    out: list[str] = []
+    for key in sorted(set(baseline.cells) | set(current.cells), key=lambda k: (k[1], k[0])):
+        engine, scenario = key
+        before, now = baseline.cells.get(key), current.cells.get(key)
+        if before is None:
+            out.append(f"{scenario} on {engine}: new cell ({now.verdict if now else '?'})")
+        elif now is None:
+            out.append(f"{scenario} on {engine}: cell no longer measured (was {before.verdict})")
+        elif before.verdict is not now.verdict:
+            out.append(f"{scenario} on {engine}: {before.verdict} -> {now.verdict}")
+    return out

@@ -131,10 +131,17 @@ def _run_cell_in(spec: CellSpec, workdir: Path, started: float) -> Cell:
             else _ref(spec.engine_factory),
             scenario_lookup=None if spec.scenario_lookup is default_scenario_lookup
             else _ref(spec.scenario_lookup))
+        box: dict[str, Any] = {}
+
+        async def main() -> None:
+            # The outcome is kept out of the main task's result: asyncio.run's SIGINT handler
+            # holds that task, and restoring the handler formats its repr (a whole trace).
+            box["outcome"] = await _with_timeout(drive.drive(engine, scenario, workdir, refs),
+                                                 spec.timeout_s)
+
         with _alarm(spec.timeout_s + 5.0):
-            outcome = asyncio.run(
-                _with_timeout(drive.drive(engine, scenario, workdir, refs), spec.timeout_s)
-            )
+            asyncio.run(main())
+        outcome = box["outcome"]
         native = {"native": True} if outcome.native else {}
         diff = list(outcome.extra_diff) + list(
             spec.check(scenario, outcome.result, outcome.trace, **native))

@@ -27,12 +27,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
-import copy
 import json
 import logging
 import random as _random
 import time as _time_mod
 import uuid
+from collections.abc import Generator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,7 +55,7 @@ from durable._internal.errors import (
 )
 from durable._internal.leases import retire_owner
 from durable._internal.registry import StepFunction, WorkflowFunction
-from durable._internal.serialization import encode, error_from_dict, error_to_dict
+from durable._internal.serialization import decode_own, encode, error_from_dict, error_to_dict
 from durable._internal.world import (
     TERMINAL,
     Batch,
@@ -64,7 +64,6 @@ from durable._internal.world import (
     HookRecord,
     NewEvent,
     RunRecord,
-    StepRecord,
     WaitRecord,
     World,
 )
@@ -72,9 +71,24 @@ from durable._internal.world import (
 log = logging.getLogger("durable")
 _now = _time_mod.time  # the real clocks (captured before the sandbox wraps them)
 _mono = _time_mod.monotonic
+_loads = decode_own
+_get_running_loop = asyncio.events._get_running_loop
+_set_running_loop = asyncio.events._set_running_loop
+_STARTED_1 = '{"attempt":1}'
+_STEP_DATA: dict[str, Any] = {}  # Op.data of a live step (only replay needs the decoded call)
+_NAME_JSON: dict[str, str] = {}
+
+
+def _name_json(name: str) -> str:
+    """The JSON text of a step name (cached: names are few)."""
+    text = _NAME_JSON.get(name)
+    if text is None:
+        text = _NAME_JSON[name] = encode(name)
+    return text
 
 LEASE_SECONDS = 15.0
 PARK_AFTER = 5.0
+YIELD_EVERY = 0.005  # seconds: a chain of inline steps lets the host loop run at least this often
 MAX_POLL = 0.5
 MIN_POLL = 0.01
 
@@ -94,6 +108,7 @@ class Op:
         self.pos = pos
         self.name = name
         self.data = data
+        self.input_text = ""  # steps: the JSON of {"args", "kwargs"}, encoded once
         self.future: asyncio.Future[Any] | None = None
         self.in_log = False
         self.log_event: Event | None = None
@@ -104,7 +119,6 @@ class Op:
         self.started_at: float | None = None
         self.retry_at: float | None = None
         self.state = "new"
-        self.record: StepRecord | None = None
         # waits
         self.resume_at = 0.0
         # hooks
@@ -137,6 +151,44 @@ def _describe_op(op: Op) -> str:
     if op.kind == "wait":
         return f"sleep {json.dumps(op.data.get('spec'))}"
     return f"hook with token {op.data.get('token')!r}"
+
+
+async def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
+class _InContext:
+    """Await a coroutine inside the current task but with its own contextvars.Context: each
+    step of the coroutine runs under ``ctx.run`` and whatever it yields (futures) passes
+    through to the task, so the task waits on them as if it awaited the coroutine itself.
+    The driver's lease heartbeat is armed the first time the coroutine really waits."""
+
+    __slots__ = ("coro", "ctx", "driver")
+
+    def __init__(self, coro: Any, ctx: contextvars.Context, driver: Driver) -> None:
+        self.coro = coro
+        self.ctx = ctx
+        self.driver = driver
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        coro, run = self.coro, self.ctx.run
+        send, throw = coro.send, coro.throw
+        value: Any = None
+        exc: BaseException | None = None
+        armed = False
+        while True:
+            try:
+                got = run(send, value) if exc is None else run(throw, exc)
+            except StopIteration as stop:
+                return stop.value
+            if not armed:
+                armed = True
+                self.driver._arm_heartbeat()
+            try:
+                value = yield got
+                exc = None
+            except BaseException as e:  # cancellation of the task, or a future's error
+                value, exc = None, e
 
 
 class Driver:
@@ -172,10 +224,13 @@ class Driver:
         self.stopping = False
         self.finalized = False
         self.cancel_seen = False
-        self.lost_batch: Batch | None = None
         self.body_task: asyncio.Task[Any] | None = None
         self.task: asyncio.Task[Any] | None = None
         self.done = asyncio.Event()
+        self.step_base_ctx: contextvars.Context | None = None
+        self.heartbeat: asyncio.TimerHandle | None = None
+        self.hb_error: BaseException | None = None
+        self.last_yield = _mono()
         self.outcome = "running"
         self.last_commit = _mono()
         self.poll = MIN_POLL
@@ -219,32 +274,32 @@ class Driver:
         if self.stopping:
             return fut
         try:
-            inp = json.loads(encode({"args": list(args), "kwargs": kwargs}))
+            text = encode({"args": list(args), "kwargs": kwargs})
         except TypeError as exc:
             raise TypeError(f"arguments of step {step.name!r}: {exc}") from None
         pos, corr = self._next("step")
-        op = Op("step", corr, pos, step.name, {"step_name": step.name, "input": inp})
+        op = Op("step", corr, pos, step.name, _STEP_DATA)
+        op.input_text = text
         op.future = fut
         op.step = step
-        if not self._match(op, lambda d: d.get("step_name") == step.name and d.get("input") == inp):
-            return fut
+        if self.log_ops:  # replaying: the call must match the log (decoded input compared)
+            inp = _loads(text)
+            op.data = {"step_name": step.name, "input": inp}
+            if not self._match(
+                    op, lambda d: d.get("step_name") == step.name and d.get("input") == inp):
+                return fut
         self.ops[corr] = op
         if not op.in_log:
             now = _now()
             op.attempt = 1
             op.started_at = now
             op.state = "running"
-            op.record = StepRecord(self.run_id, corr, step.name, "running", 1, input=inp,
-                                   started_at=now, created_at=now)
-            self.batch.events.append(NewEvent("step_created", corr, op.data, now))
-            self.batch.events.append(NewEvent("step_started", corr, {"attempt": 1}, now))
-            self.batch.steps.append(copy.copy(op.record))
+            # events carry their JSON text (the world decodes it only if it wants objects)
+            events = self.batch.events
+            events.append(NewEvent("step_created", corr, None, now,
+                                   f'{{"step_name":{_name_json(step.name)},"input":{text}}}'))
+            events.append(NewEvent("step_started", corr, None, now, _STARTED_1))
             self.to_start.append(op)
-        else:
-            ev = op.log_event
-            assert ev is not None
-            op.record = StepRecord(self.run_id, corr, step.name, "pending", 0, input=inp,
-                                   created_at=ev.created_at)
         return fut
 
     def sleep(self, duration: Any) -> asyncio.Future[Any]:
@@ -361,13 +416,14 @@ class Driver:
         """Run the body until it is idle (blocked on results not yet delivered)."""
         if self.body_task is None:
             return
-        prev = asyncio.events._get_running_loop()
-        asyncio.events._set_running_loop(self.loop)
+        prev = _get_running_loop()
+        _set_running_loop(self.loop)
+        sandbox.swap_datetime(self.dt_bindings)
         try:
-            with sandbox.datetime_swapped(self.dt_bindings):
-                self.loop.run_until_idle()
+            self.loop.run_until_idle()
         finally:
-            asyncio.events._set_running_loop(prev)
+            sandbox.restore_datetime(self.dt_bindings)
+            _set_running_loop(prev)
 
     # ------------------------------------------------------------------ main
     async def drive(self) -> None:
@@ -382,10 +438,23 @@ class Driver:
         except LeaseLostError:
             self._abandon(release=False)
             self.outcome = "lost"
-        except Exception as exc:  # internal error: release so another process can retry
+        except Exception as exc:  # internal error: fail the run (or, failing that, release it)
             log.exception("durable driver for run %s failed internally", self.run_id)
-            self._abandon(release=True)
+            self._abandon(release=False)
             self.outcome = f"error: {exc}"
+            try:
+                err = error_to_dict(exc)
+                err["code"] = "RUNTIME_ERROR"
+                now = _now()
+                self.world.commit(self.run_id, self.owner, Batch(
+                    events=[NewEvent("run_failed", None, {"error": err}, now)],
+                    run_update={"status": "failed", "error": err, "completed_at": now}),
+                    self.lease_seconds)
+            except Exception:
+                try:
+                    self.world.release(self.run_id, self.owner, _now() + 30)
+                except Exception:
+                    pass
         finally:
             for h in self.timers.values():
                 h.cancel()
@@ -419,7 +488,10 @@ class Driver:
         inp = self.run.input or {}
         args = inp.get("args", [])
         kwargs = inp.get("kwargs", {})
-        coro = ctx.run(self.wf.fn, *args, **kwargs)
+        try:
+            coro = ctx.run(self.wf.fn, *args, **kwargs)
+        except Exception as exc:  # e.g. arguments that do not fit the signature
+            coro = _raise(exc)
         self.body_task = self.loop.create_task(coro, context=ctx)
         self.pump()
 
@@ -507,12 +579,7 @@ class Driver:
             if not op.in_log or op.done:
                 continue
             if op.kind == "step":
-                assert op.record is not None
-                op.record.attempt = op.attempt
-                op.record.started_at = op.started_at
                 if op.state == "retrying":
-                    op.record.status = "pending"
-                    op.record.retry_after = op.retry_at
                     self._schedule(op, op.retry_at or _now(), ("retry", op))
                 else:
                     self._begin_attempt(op)
@@ -520,7 +587,7 @@ class Driver:
                 self.to_start.append(op)
 
     def _begin_attempt(self, op: Op) -> None:
-        assert op.step is not None and op.record is not None
+        assert op.step is not None
         now = _now()
         op.attempt += 1
         if op.started_at is None:
@@ -532,23 +599,13 @@ class Driver:
             self._record_failure(op, err, now)
             return
         op.state = "running"
-        op.record.status = "running"
-        op.record.attempt = op.attempt
-        op.record.started_at = op.started_at
-        op.record.retry_after = None
         self.batch.events.append(NewEvent("step_started", op.corr, {"attempt": op.attempt}, now))
-        self.batch.steps.append(copy.copy(op.record))
         self.to_start.append(op)
 
     def _record_failure(self, op: Op, err: dict[str, Any], now: float) -> None:
-        assert op.record is not None
         op.state = "failed"
-        op.record.status = "failed"
-        op.record.error = err
-        op.record.completed_at = now
         self.batch.events.append(NewEvent("step_failed", op.corr,
                                           {"error": err, "attempt": op.attempt}, now))
-        self.batch.steps.append(copy.copy(op.record))
         if not self.stopping:
             self.clock = now
             self._deliver_step(op, False, err)
@@ -569,19 +626,77 @@ class Driver:
             elif op.kind == "wait" and not op.done:
                 self._schedule(op, op.resume_at, ("wait", op))
 
-    def _start_step(self, op: Op) -> None:
-        assert self.host_loop is not None and op.step is not None
+    def _step_context(self, op: Op) -> contextvars.Context:
+        """A fresh context for one attempt of a step: no workflow body, its StepMetadata, the
+        run's WorkflowMetadata (copied from a base context built once per driver)."""
+        base = self.step_base_ctx
+        if base is None:
+            base = contextvars.copy_context()
+            base.run(CURRENT_BODY.set, None)
+            base.run(CURRENT_STEP_WORKFLOW.set, self.wf_meta)
+            self.step_base_ctx = base
         meta = StepMetadata(self.run_id, op.corr, op.name, op.attempt,
                             datetime.fromtimestamp(op.started_at or _now(), UTC),
                             self.run.workflow_name)
-        ctx = contextvars.copy_context()
-        ctx.run(CURRENT_BODY.set, None)
+        ctx = base.copy()
         ctx.run(CURRENT_STEP.set, meta)
-        ctx.run(CURRENT_STEP_WORKFLOW.set, self.wf_meta)
-        inp = json.loads(encode(op.data["input"]))
-        task = self.host_loop.create_task(
-            self._exec_step(op, inp.get("args", []), inp.get("kwargs", {})), context=ctx)
+        return ctx
+
+    def _step_args(self, op: Op) -> tuple[list[Any], dict[str, Any]]:
+        """Fresh copies of the step's arguments (steps get values, never shared objects)."""
+        inp = _loads(op.input_text)
+        return inp.get("args", []), inp.get("kwargs", {})
+
+    def _start_step(self, op: Op) -> None:
+        assert self.host_loop is not None and op.step is not None
+        ctx = self._step_context(op)
+        args, kwargs = self._step_args(op)
+        task = self.host_loop.create_task(self._exec_step(op, args, kwargs), context=ctx)
         self.inflight[op.corr] = task
+
+    async def _run_inline(self, op: Op) -> None:
+        """Run a step as a direct await inside the driver's task (the common case: the body
+        waits on exactly this one step and nothing else is pending), in its own context, then
+        record its result. Saves a task and two trips through the host loop per step. While
+        the step awaits, a timer renews the lease as the driver's poll would."""
+        assert op.step is not None
+        ctx = self._step_context(op)
+        args, kwargs = self._step_args(op)
+        try:
+            coro = ctx.run(op.step.fn, *args, **kwargs)
+            value = await _InContext(coro, ctx, self)
+            ok = True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            value, ok = exc, False
+        finally:
+            hb = self.heartbeat
+            if hb is not None:
+                hb.cancel()
+                self.heartbeat = None
+        if self.hb_error is not None:
+            err, self.hb_error = self.hb_error, None
+            raise err
+        self._step_finished(op, ok, value, _now())
+
+    def _arm_heartbeat(self) -> None:
+        """While an inline step awaits: renew the lease every third of it."""
+        assert self.host_loop is not None
+        self.heartbeat = self.host_loop.call_later(self.lease_seconds / 3, self._beat)
+
+    def _beat(self) -> None:
+        self.heartbeat = None
+        try:
+            res = self.world.commit(self.run_id, self.owner, Batch(run_update={"updated_at": _now()}),
+                                    self.lease_seconds)
+            self.last_commit = _mono()
+            if res.status in TERMINAL:
+                self.cancel_seen = True
+        except Exception as exc:  # LeaseLostError and the like: raised when the step returns
+            self.hb_error = exc
+            return
+        self._arm_heartbeat()
 
     async def _exec_step(self, op: Op, args: list[Any], kwargs: dict[str, Any]) -> None:
         assert op.step is not None
@@ -601,8 +716,6 @@ class Driver:
         b, self.batch = self.batch, Batch()
         res = self.world.commit(self.run_id, self.owner, b, self.lease_seconds, require_running)
         self.last_commit = _mono()
-        if res.status in TERMINAL and not self.finalized and require_running:
-            self.lost_batch = b
         return res
 
     def _check_body(self) -> None:
@@ -649,7 +762,6 @@ class Driver:
         self.outcome = status
 
     async def _live(self) -> None:
-        self.lost_batch = None
         while True:
             if self.cancel_seen and not self.finalized:
                 await self._on_cancelled()
@@ -668,6 +780,17 @@ class Driver:
                     self._fail_hook(op, HookConflictError(
                         f"hook token {op.token!r} is already in use by run {other}"))
                 self.pump()
+                continue
+            todo = self.to_start
+            if (len(todo) == 1 and todo[0].kind == "step" and not self.inflight
+                    and not self.timers and not self.live_hooks and not self.msgs
+                    and not self.finalized):
+                # the body waits on exactly this step: run it inline (no task, no messages)
+                self.to_start = []
+                await self._run_inline(todo[0])
+                if _mono() - self.last_yield > YIELD_EVERY:  # let the host loop breathe
+                    await asyncio.sleep(0)
+                    self.last_yield = _mono()
                 continue
             self._start_pending()
             if self._blocked_forever():
@@ -790,6 +913,9 @@ class Driver:
             if op.done or self.stopping:
                 return
             now = _now()
+            if now < op.resume_at:  # the host timer fired a hair early: wait the remainder
+                self._schedule(op, op.resume_at, ("wait", op))
+                return
             op.done = True
             self.batch.events.append(NewEvent("wait_completed", op.corr, {}, now))
             self.batch.waits.append(WaitRecord(self.run_id, op.corr, op.resume_at, "completed",
@@ -804,27 +930,29 @@ class Driver:
             self.timers.pop(op.corr, None)
             self.timer_at.pop(op.corr, None)
             if not self.stopping:
+                if op.retry_at is not None and _now() < op.retry_at:
+                    self._schedule(op, op.retry_at, ("retry", op))
+                    return
                 self._begin_attempt(op)
 
     def _step_finished(self, op: Op, ok: bool, value: Any, at: float) -> None:
-        assert op.record is not None and op.step is not None
+        assert op.step is not None
         if ok:
             try:
-                result = json.loads(encode(value))
+                text = encode(value)
             except TypeError as exc:
                 ok = False
                 value = TypeError(f"return value of step {op.name!r}: {exc}")
                 fatal = True
             else:
+                # the log keeps the text, the body gets a decoded copy: a body that mutates the
+                # result it received cannot change the log
                 op.state = "completed"
-                op.record.status = "completed"
-                op.record.output = result
-                op.record.completed_at = at
-                self.batch.events.append(NewEvent("step_completed", op.corr, {"result": result}, at))
-                self.batch.steps.append(copy.copy(op.record))
+                self.batch.events.append(NewEvent("step_completed", op.corr, None, at,
+                                                  f'{{"result":{text}}}'))
                 if not self.stopping:
                     self.clock = at
-                    self._deliver_step(op, True, result)
+                    self._deliver_step(op, True, _loads(text))
                     self.pump()
                 return
         else:
@@ -843,13 +971,9 @@ class Driver:
                 retry_at = at + op.step.retry_delay
             op.state = "retrying"
             op.retry_at = retry_at
-            op.record.status = "pending"
-            op.record.error = err
-            op.record.retry_after = retry_at
             self.batch.events.append(NewEvent(
                 "step_retrying", op.corr,
                 {"attempt": op.attempt, "error": err, "retry_after": retry_at}, at))
-            self.batch.steps.append(copy.copy(op.record))
             self._schedule(op, retry_at, ("retry", op))
             return
         if not fatal and op.attempt >= op.step.max_retries + 1:
@@ -861,15 +985,12 @@ class Driver:
         self._abandon(release=False)
 
     async def _on_cancelled(self) -> None:
-        """The run was cancelled (from any process): stop the body, let in-flight steps finish
-        and record them, then let go of the run."""
+        """The run was cancelled (from any process): stop the body, let in-flight steps finish,
+        then let go of the run. Nothing is appended after the log's terminal ``run_cancelled``
+        event: the result of a step that finishes after the cancel is not journaled (its
+        record stays ``running``; steps are at-least-once, and the run will not continue)."""
         self.outcome = "cancelled"
         self.stopping = True
-        salvage = Batch()
-        lost = getattr(self, "lost_batch", None)
-        if lost is not None:
-            salvage.events = [e for e in lost.events if e.type in ("step_completed", "step_failed")]
-            salvage.steps = [s for s in lost.steps if s.status in ("completed", "failed")]
         if self.body_task is not None and not self.body_task.done():
             self.body_task.cancel()
             self.pump()
@@ -877,16 +998,13 @@ class Driver:
             h.cancel()
         self.timers.clear()
         self.timer_at.clear()
-        self.batch = salvage
+        self.batch = Batch()
         while self.inflight:
             msg = await self._get_message(1.0)
             if msg is not None and msg[0] == "step":
-                _, op, ok, value, at = msg
-                self.inflight.pop(op.corr, None)
-                self._step_finished(op, ok, value, at)
-        self._commit(require_running=False)
-        # a final no-op write clears the lease of the terminal run
-        self.world.commit(self.run_id, self.owner, Batch(run_update={}), self.lease_seconds,
+                self.inflight.pop(msg[1].corr, None)
+        # a no-op write clears the lease of the terminal run
+        self.world.commit(self.run_id, self.owner, Batch(), self.lease_seconds,
                           require_running=False)
 
     def wake(self) -> None:

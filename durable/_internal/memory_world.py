@@ -10,8 +10,11 @@ from typing import Any
 
 from durable._internal.errors import HookNotFoundError, LeaseLostError, RunNotFoundError
 from durable._internal.leases import owner_is_dead
+from durable._internal.serialization import decode_own
 from durable._internal.world import (
+    STEP_EVENTS,
     TERMINAL,
+    TERMINAL_EVENTS,
     Batch,
     CommitResult,
     Event,
@@ -22,20 +25,24 @@ from durable._internal.world import (
     StepRecord,
     WaitRecord,
     copy_record,
+    steps_from_events,
 )
 
+_now = getattr(time.time, "__wrapped__", time.time)  # the real clock, even under the sandbox
 
 class MemoryWorld:
     """A World kept in memory (lost when the process exits). Same semantics as SqliteWorld.
 
-    Writes keep the (fresh, JSON-valued) objects the runtime hands over; reads return copies."""
+    Events are kept as JSON text when the runtime gives it (else a copy of the data); step
+    records are folded from the step events; reads return fresh objects."""
 
     def __init__(self) -> None:
         self.stats: collections.Counter[str] = collections.Counter()
         self._lock = threading.RLock()
         self._runs: dict[str, RunRecord] = {}
-        self._events: dict[str, list[Event]] = {}
-        self._steps: dict[str, dict[str, StepRecord]] = {}
+        # events as (seq, type, correlation_id, data, text, created_at): ``text`` (JSON) when
+        # the runtime gave it, decoded on read; reads always return fresh objects
+        self._events: dict[str, list[tuple[int, str, str | None, Any, str | None, float]]] = {}
         self._waits: dict[str, dict[str, WaitRecord]] = {}
         self._hooks: dict[str, HookRecord] = {}  # token -> hook
         self._inbox: dict[str, list[InboxItem]] = {}
@@ -48,9 +55,10 @@ class MemoryWorld:
     # -- helpers -------------------------------------------------------------------------
     def _append(self, run_id: str, ev: NewEvent) -> None:
         self._seq += 1
-        self._events.setdefault(run_id, []).append(
-            Event(self._seq, run_id, ev.type, ev.correlation_id, ev.data, ev.created_at)
-        )
+        text = ev.text
+        self._events[run_id].append((self._seq, ev.type, ev.correlation_id,
+                                     copy.deepcopy(ev.data) if text is None else None, text,
+                                     ev.created_at))
         self.stats["events_appended"] += 1
 
     def _run(self, run_id: str) -> RunRecord:
@@ -73,10 +81,9 @@ class MemoryWorld:
             rec = copy_record(run)
             if owner is not None:
                 rec.lease_owner = owner
-                rec.lease_expires_at = time.time() + lease_seconds
+                rec.lease_expires_at = _now() + lease_seconds
             self._runs[run.run_id] = rec
             self._events[run.run_id] = []
-            self._steps[run.run_id] = {}
             self._waits[run.run_id] = {}
             self._append(
                 run.run_id,
@@ -100,7 +107,7 @@ class MemoryWorld:
             result = CommitResult(run.status)
             if run.status in TERMINAL and require_running:
                 return result
-            now = time.time()
+            now = _now()
             hooks_by_corr = {h.correlation_id: h for h in batch.hooks_created}
             for ev in batch.events:
                 if ev.type == "hook_created" and ev.correlation_id in hooks_by_corr:
@@ -117,9 +124,16 @@ class MemoryWorld:
                         ))
                         continue
                     self._hooks[hook.token] = copy_record(hook)
+                elif ev.type in TERMINAL_EVENTS:
+                    # the run's remaining live hooks are disposed before its terminal event
+                    skip = set(batch.hooks_disposed)
+                    for token, hook in list(self._hooks.items()):
+                        if hook.run_id == run_id:
+                            del self._hooks[token]
+                            if hook.correlation_id not in skip:
+                                self._append(run_id, NewEvent("hook_disposed", hook.correlation_id,
+                                                              {"token": token}, ev.created_at))
                 self._append(run_id, ev)
-            for st in batch.steps:
-                self._steps[run_id][st.correlation_id] = st
             for w in batch.waits:
                 self._waits[run_id][w.correlation_id] = copy_record(w)
             for corr in batch.hooks_disposed:
@@ -170,7 +184,7 @@ class MemoryWorld:
                 return
             run.lease_owner = None
             run.lease_expires_at = None
-            run.next_due_at = time.time() if self._inbox.get(run_id) else next_due_at
+            run.next_due_at = _now() if self._inbox.get(run_id) else next_due_at
             self.stats["writes"] += 1
 
     def cancel_run(self, run_id: str, reason: str | None, at: float) -> bool:
@@ -183,8 +197,8 @@ class MemoryWorld:
             run.completed_at = at
             run.updated_at = at
             run.next_due_at = None
-            self._append(run_id, NewEvent("run_cancelled", None, {"reason": reason}, at))
             self._dispose_all_hooks(run_id, at)
+            self._append(run_id, NewEvent("run_cancelled", None, {"reason": reason}, at))
             self._inbox.pop(run_id, None)
             self.stats["writes"] += 1
             return True
@@ -221,14 +235,19 @@ class MemoryWorld:
     def list_events(self, run_id: str, after_seq: int = 0) -> list[Event]:
         with self._lock:
             self._run(run_id)
-            evs = [copy.deepcopy(e) for e in self._events[run_id] if e.seq > after_seq]
+            evs = [Event(seq, run_id, typ, corr,
+                         copy.deepcopy(data) if text is None else decode_own(text), at)
+                   for seq, typ, corr, data, text, at in self._events[run_id] if seq > after_seq]
             self.stats["events_read"] += len(evs)
             return evs
 
     def list_steps(self, run_id: str) -> list[StepRecord]:
         with self._lock:
             self._run(run_id)
-            return [copy.deepcopy(s) for s in self._steps[run_id].values()]
+            rows = [(typ, corr, copy.deepcopy(data) if text is None else decode_own(text), at)
+                    for _, typ, corr, data, text, at in self._events[run_id]
+                    if typ in STEP_EVENTS]
+            return steps_from_events(run_id, rows)
 
     def list_waits(self, run_id: str) -> list[WaitRecord]:
         with self._lock:

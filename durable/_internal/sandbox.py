@@ -162,6 +162,21 @@ def datetime_bindings(module_globals: list[dict[str, Any]]) -> list[tuple[dict[s
     return [(g, k) for g in module_globals for k, v in list(g.items()) if v is _REAL_DT]
 
 
+def swap_datetime(bindings: list[tuple[dict[str, Any], str]]) -> None:
+    """Make ``datetime.datetime`` (module attribute and the given bindings) SandboxDatetime;
+    undo with `restore_datetime` (the pair is `datetime_swapped` without a generator)."""
+    _datetime_mod.datetime = SandboxDatetime  # type: ignore[misc]
+    for g, k in bindings:
+        g[k] = SandboxDatetime
+
+
+def restore_datetime(bindings: list[tuple[dict[str, Any], str]]) -> None:
+    """Put the real ``datetime.datetime`` back (see `swap_datetime`)."""
+    _datetime_mod.datetime = _REAL_DT  # type: ignore[misc]
+    for g, k in bindings:
+        g[k] = _REAL_DT
+
+
 @contextlib.contextmanager
 def datetime_swapped(bindings: list[tuple[dict[str, Any], str]]) -> Iterator[None]:
     """While active, ``datetime.datetime`` (module attribute and the given global bindings of

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import json.scanner
 from datetime import date, datetime
 from typing import Any
 
@@ -53,14 +54,41 @@ def _default(obj: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
+# The C encoder object, built once (json.JSONEncoder.encode builds a new one per call, which
+# costs more than encoding a small value). No circular-reference markers: a cycle ends in
+# RecursionError, reported below like the other unserialisable values.
+_C_ENCODE: Any = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    if json.encoder.c_make_encoder is not None else None  # type: ignore[attr-defined]
+)
+_JOIN = "".join
+_SIMPLE = str
 
 
 def encode(value: Any) -> str:
     """Encode a value as compact JSON text (raises TypeError naming the bad type)."""
     try:
-        return _ENCODER.encode(value)
-    except ValueError as exc:  # circular reference, nan handled by json
+        if _C_ENCODE is None or isinstance(value, _SIMPLE):
+            return _ENCODER.encode(value)
+        return _JOIN(_C_ENCODE(value, 0))
+    except (ValueError, RecursionError) as exc:  # circular reference
         raise TypeError(f"value cannot be serialised to JSON: {exc}") from None
+
+
+_SCAN: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type,attr-defined]
+
+
+def decode_own(text: str) -> Any:
+    """Decode JSON text that `encode` produced (no surrounding whitespace): the C scanner
+    directly, without `json.loads`' whitespace handling."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    if end != len(text):
+        return json.loads(text)
+    return value
 
 
 def decode(text: str | None) -> Any:

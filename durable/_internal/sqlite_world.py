@@ -2,13 +2,19 @@
 synchronous=NORMAL. Several worker processes on one machine share the file through leases.
 
 Path: the ``path`` argument, else ``$WFBENCH_DB``, else ``.wfbench/runs.db``.
-Tables: runs, events, steps, waits, hooks, inbox, meta. Values are stored as JSON text.
+Tables: runs, events, waits, hooks, inbox, meta. Values are stored as JSON text.
+
+Cost per step (the hot path): one transaction that checks the run's lease and status with one
+indexed read and appends the step's events (about one WAL page). Step records are not a table:
+`list_steps` folds them from the ``step_*`` events (they carry the same data), and the lease
+is renewed (an UPDATE of the run row) only when a third of it has passed, not on every commit.
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -25,6 +31,7 @@ from durable._internal.errors import (
 from durable._internal.leases import owner_is_dead
 from durable._internal.world import (
     TERMINAL,
+    TERMINAL_EVENTS,
     Batch,
     CommitResult,
     Event,
@@ -34,9 +41,11 @@ from durable._internal.world import (
     StepRecord,
     WaitRecord,
     dumps,
+    steps_from_events,
 )
 
-SCHEMA_ID = "wfbench-durable-1"
+SCHEMA_ID = "wfbench-durable-2"
+log = logging.getLogger("durable")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -50,10 +59,6 @@ CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, type TEXT NOT NULL,
   correlation_id TEXT, data TEXT, created_at REAL);
 CREATE INDEX IF NOT EXISTS events_run ON events(run_id, seq);
-CREATE TABLE IF NOT EXISTS steps (
-  run_id TEXT NOT NULL, correlation_id TEXT NOT NULL, step_name TEXT, status TEXT,
-  attempt INTEGER, input TEXT, output TEXT, error TEXT, started_at REAL, completed_at REAL,
-  retry_after REAL, created_at REAL, PRIMARY KEY (run_id, correlation_id));
 CREATE TABLE IF NOT EXISTS waits (
   run_id TEXT NOT NULL, correlation_id TEXT NOT NULL, resume_at REAL, status TEXT,
   created_at REAL, completed_at REAL, PRIMARY KEY (run_id, correlation_id));
@@ -71,21 +76,33 @@ _RUN_COLS = (
     "started_at, completed_at, updated_at, lease_owner, lease_expires_at, next_due_at, cancel_reason"
 )
 _JSON_RUN_FIELDS = {"input", "output", "error", "attributes"}
+_SELECT_HOLD = "SELECT status, lease_owner FROM runs WHERE run_id=?"
+_SPECIAL_EVENTS = frozenset(("hook_created", *TERMINAL_EVENTS))
+_INSERT_EVENT = ("INSERT INTO events(run_id, type, correlation_id, data, created_at)"
+                 " VALUES (?,?,?,?,?)")
 
 
 def _loads(text: Any) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
-    return RunRecord(
-        run_id=row[0], workflow_name=row[1], entrypoint=row[2], status=row[3],
-        input=_loads(row[4]), output=_loads(row[5]), error=_loads(row[6]),
-        attributes=_loads(row[7]) or {}, created_at=row[8], started_at=row[9],
-        completed_at=row[10], updated_at=row[11], lease_owner=row[12],
-        lease_expires_at=row[13], next_due_at=row[14], cancel_reason=row[15],
-    )
+def _run_from_row(row: tuple[Any, ...], path: Any = "") -> RunRecord:
+    try:
+        return RunRecord(
+            run_id=row[0], workflow_name=row[1], entrypoint=row[2], status=row[3],
+            input=_loads(row[4]), output=_loads(row[5]), error=_loads(row[6]),
+            attributes=_loads(row[7]) or {}, created_at=row[8], started_at=row[9],
+            completed_at=row[10], updated_at=row[11], lease_owner=row[12],
+            lease_expires_at=row[13], next_due_at=row[14], cancel_reason=row[15],
+        )
+    except (ValueError, TypeError) as exc:
+        raise WorldCorruptError(
+            f"run {row[0]!r} in {str(path)!r} has a damaged record ({exc}): "
+            "delete or repair that run; other runs are not affected"
+        ) from None
 
+
+_now = getattr(time.time, "__wrapped__", time.time)  # the real clock, even under the sandbox
 
 class SqliteWorld:
     """A World in one SQLite file (see module docstring). Safe to share between processes."""
@@ -96,6 +113,13 @@ class SqliteWorld:
         self.path = Path(path)
         self.stats: collections.Counter[str] = collections.Counter()
         self._lock = threading.RLock()
+        # run_id -> (owner, lease_expires_at) last written by this connection: a commit renews
+        # the lease only when a third of it has passed (the lease is still checked every time)
+        self._leases: dict[str, tuple[str, float]] = {}
+        # run_id -> (owner, status, write generation, data_version) after this connection's
+        # last commit for the run; `_gen` counts write transactions through this object
+        self._known: dict[str, tuple[str, str, int, int]] = {}
+        self._gen = 0
         if self.path.exists() and self.path.is_dir():
             raise WorldCorruptError(f"SqliteWorld path {str(self.path)!r} is a directory: pass a file path")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,6 +184,7 @@ class SqliteWorld:
                 c.execute("ROLLBACK")
                 raise
             self.stats["writes"] += 1
+            self._gen += 1
             return out
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -193,8 +218,10 @@ class SqliteWorld:
                 f"INSERT INTO runs({_RUN_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run.run_id, run.workflow_name, run.entrypoint, run.status, dumps(run.input),
                  None, None, dumps(run.attributes), run.created_at, None, None, run.created_at,
-                 owner, (time.time() + lease_seconds) if owner else None, run.next_due_at, None),
+                 owner, (_now() + lease_seconds) if owner else None, run.next_due_at, None),
             )
+            if owner:
+                self._leases[run.run_id] = (owner, _now() + lease_seconds)
             self._append(c, run.run_id, "run_created", None,
                          {"workflow_name": run.workflow_name, "input": run.input,
                           "attributes": run.attributes}, run.created_at)
@@ -204,46 +231,88 @@ class SqliteWorld:
         self, run_id: str, owner: str | None, batch: Batch, lease_seconds: float,
         require_running: bool = True,
     ) -> CommitResult:
-        def tx(c: sqlite3.Connection) -> CommitResult:
-            now = time.time()
-            new_status = batch.run_update.get("status")
-            sets: list[str] = []
-            args: list[Any] = []
-            for k, v in batch.run_update.items():
-                sets.append(f"{k}=?")
-                args.append(dumps(v) if k in _JSON_RUN_FIELDS else v)
-            if new_status in TERMINAL:
+        with self._lock:
+            c = self._conn
+            try:
+                c.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise WorldCorruptError(f"{str(self.path)!r}: {exc}") from None
+            try:
+                result, lease, dv = self._commit_tx(c, run_id, owner, batch, lease_seconds,
+                                                    require_running)
+                c.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                c.execute("ROLLBACK")
+                if type(exc) is sqlite3.DatabaseError:  # malformed image, not "locked" etc.
+                    raise WorldCorruptError(f"{str(self.path)!r} is corrupt: {exc}") from None
+                raise
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            self.stats["writes"] += 1
+            self._gen += 1
+            # what this commit leaves known about the run (valid while nothing else writes)
+            if lease is not None:
+                self._leases[run_id] = lease
+            elif result.status in TERMINAL:
+                self._leases.pop(run_id, None)
+            if owner is not None and result.status not in TERMINAL:
+                self._known[run_id] = (owner, result.status, self._gen, dv)
+            else:
+                self._known.pop(run_id, None)
+            return result
+
+    def _commit_tx(
+        self, c: sqlite3.Connection, run_id: str, owner: str | None, batch: Batch,
+        lease_seconds: float, require_running: bool,
+    ) -> tuple[CommitResult, tuple[str, float] | None, int]:
+        # The run's status and lease holder: known without a read when the last write through
+        # this connection was this driver's commit and no other connection has written since
+        # (PRAGMA data_version is unchanged); otherwise read from the run row.
+        dv = c.execute("PRAGMA data_version").fetchone()[0]
+        known = self._known.get(run_id)
+        if (known is not None and owner is not None and known[0] == owner
+                and known[2] == self._gen and known[3] == dv):
+            status, holder = known[1], owner
+        else:
+            row = c.execute(_SELECT_HOLD, (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(f"unknown run id {run_id!r}: no such run in this world")
+            status, holder = row
+        if owner is not None and holder != owner:
+            raise LeaseLostError(f"run {run_id} is now held by {holder}")
+        if require_running and status in TERMINAL:
+            return CommitResult(status), None, dv
+        now = _now()
+        upd = batch.run_update
+        new_status = upd.get("status")
+        result = CommitResult(new_status or status)
+        lease: tuple[str, float] | None = None
+        sets: list[str] = []
+        args: list[Any] = []
+        for k, v in upd.items():
+            sets.append(f"{k}=?")
+            args.append(dumps(v) if k in _JSON_RUN_FIELDS else v)
+        if result.status in TERMINAL:
+            if new_status is not None or holder is not None:
                 sets += ["lease_owner=NULL", "lease_expires_at=NULL", "next_due_at=NULL"]
-            elif owner is not None:
+        elif owner is not None:
+            held = self._leases.get(run_id)
+            if sets or held is None or held[0] != owner or held[1] - now < lease_seconds * (2 / 3):
+                lease = (owner, now + lease_seconds)
                 sets.append("lease_expires_at=?")
-                args.append(now + lease_seconds)
-            sets.append("updated_at=?")
-            args.append(now)
-            where = "run_id=?"
-            wargs: list[Any] = [run_id]
-            if owner is not None:
-                where += " AND lease_owner=?"
-                wargs.append(owner)
-            if require_running:
-                where += " AND status NOT IN ('completed','failed','cancelled')"
-            # the guarded UPDATE first: one statement checks the lease and the status
-            cur = c.execute(f"UPDATE runs SET {', '.join(sets)} WHERE {where}", (*args, *wargs))
-            row = c.execute("SELECT status, lease_owner FROM runs WHERE run_id=?", (run_id,)
-                            ).fetchone() if cur.rowcount == 0 else None
-            if cur.rowcount == 0:
-                if row is None:
-                    raise RunNotFoundError(f"unknown run id {run_id!r}: no such run in this world")
-                if owner is not None and row[1] != owner:
-                    raise LeaseLostError(f"run {run_id} is now held by {row[1]}")
-                return CommitResult(row[0])
-            result = CommitResult(new_status or "running")
-            if new_status is None and not require_running:
-                st = c.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
-                result.status = st[0]
-            hooks_by_corr = {h.correlation_id: h for h in batch.hooks_created}
-            rows: list[tuple[Any, ...]] = []
-            for ev in batch.events:
-                if ev.type == "hook_created" and ev.correlation_id in hooks_by_corr:
+                args.append(lease[1])
+        if sets:
+            if "updated_at" not in upd:
+                sets.append("updated_at=?")
+                args.append(now)
+            c.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id=?", (*args, run_id))
+        rows: list[tuple[Any, ...]] = []
+        hooks_by_corr = {h.correlation_id: h for h in batch.hooks_created}
+        for ev in batch.events:
+            typ = ev.type
+            if typ in _SPECIAL_EVENTS:
+                if typ == "hook_created" and ev.correlation_id in hooks_by_corr:
                     hook = hooks_by_corr[ev.correlation_id]
                     other = c.execute(
                         "SELECT run_id, correlation_id FROM hooks WHERE token=?", (hook.token,)
@@ -261,39 +330,35 @@ class SqliteWorld:
                             (run_id, hook.correlation_id, hook.token, dumps(hook.metadata),
                              hook.created_at),
                         )
-                rows.append((run_id, ev.type, ev.correlation_id, dumps(ev.data), ev.created_at))
-            if rows:
-                c.executemany(
-                    "INSERT INTO events(run_id, type, correlation_id, data, created_at)"
-                    " VALUES (?,?,?,?,?)", rows)
-                self.stats["events_appended"] += len(rows)
-            if batch.steps:
-                c.executemany(
-                    "INSERT OR REPLACE INTO steps(run_id, correlation_id, step_name, status, attempt,"
-                    " input, output, error, started_at, completed_at, retry_after, created_at)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [(run_id, st.correlation_id, st.step_name, st.status, st.attempt,
-                      dumps(st.input), dumps(st.output), dumps(st.error), st.started_at,
-                      st.completed_at, st.retry_after, st.created_at) for st in batch.steps],
-                )
-            for w in batch.waits:
-                c.execute(
-                    "INSERT OR REPLACE INTO waits(run_id, correlation_id, resume_at, status,"
-                    " created_at, completed_at) VALUES (?,?,?,?,?,?)",
-                    (run_id, w.correlation_id, w.resume_at, w.status, w.created_at, w.completed_at),
-                )
-            for corr in batch.hooks_disposed:
-                c.execute("DELETE FROM hooks WHERE run_id=? AND correlation_id=?", (run_id, corr))
-            for iid in batch.inbox_consumed:
-                c.execute("DELETE FROM inbox WHERE id=?", (iid,))
-            if result.status in TERMINAL:
-                self._dispose_all_hooks(c, run_id, now)
-                if new_status is None:
-                    c.execute("UPDATE runs SET lease_owner=NULL, lease_expires_at=NULL,"
-                              " next_due_at=NULL WHERE run_id=?", (run_id,))
-            return result
-        out: CommitResult = self._write(tx)
-        return out
+                elif typ in TERMINAL_EVENTS:
+                    # the run's remaining live hooks are disposed before its terminal event
+                    skip = set(batch.hooks_disposed)
+                    for corr, token in c.execute(
+                            "SELECT correlation_id, token FROM hooks WHERE run_id=?", (run_id,)
+                    ).fetchall():
+                        if corr not in skip:
+                            rows.append((run_id, "hook_disposed", corr, dumps({"token": token}),
+                                         ev.created_at))
+                    c.execute("DELETE FROM hooks WHERE run_id=?", (run_id,))
+            text = ev.text
+            rows.append((run_id, typ, ev.correlation_id,
+                         dumps(ev.data) if text is None else text, ev.created_at))
+        if rows:
+            c.executemany(_INSERT_EVENT, rows)
+            self.stats["events_appended"] += len(rows)
+        for w in batch.waits:
+            c.execute(
+                "INSERT OR REPLACE INTO waits(run_id, correlation_id, resume_at, status,"
+                " created_at, completed_at) VALUES (?,?,?,?,?,?)",
+                (run_id, w.correlation_id, w.resume_at, w.status, w.created_at, w.completed_at),
+            )
+        for corr in batch.hooks_disposed:
+            c.execute("DELETE FROM hooks WHERE run_id=? AND correlation_id=?", (run_id, corr))
+        for iid in batch.inbox_consumed:
+            c.execute("DELETE FROM inbox WHERE id=?", (iid,))
+        if result.status in TERMINAL:
+            self._dispose_all_hooks(c, run_id, now)
+        return result, lease, dv
 
     def claim(
         self, run_id: str, owner: str, lease_seconds: float, now: float,
@@ -303,7 +368,7 @@ class SqliteWorld:
             row = c.execute(f"SELECT {_RUN_COLS} FROM runs WHERE run_id=?", (run_id,)).fetchone()
             if row is None:
                 raise RunNotFoundError(f"unknown run id {run_id!r}: no such run in this world")
-            run = _run_from_row(row)
+            run = _run_from_row(row, self.path)
             if run.status in TERMINAL:
                 return None
             free = (
@@ -315,6 +380,7 @@ class SqliteWorld:
                 return None
             c.execute("UPDATE runs SET lease_owner=?, lease_expires_at=? WHERE run_id=?",
                       (owner, now + lease_seconds, run_id))
+            self._leases[run_id] = (owner, now + lease_seconds)
             run.lease_owner = owner
             run.lease_expires_at = now + lease_seconds
             return run
@@ -325,11 +391,12 @@ class SqliteWorld:
         def tx(c: sqlite3.Connection) -> None:
             due = next_due_at
             if c.execute("SELECT 1 FROM inbox WHERE run_id=? LIMIT 1", (run_id,)).fetchone():
-                due = time.time()
+                due = _now()
             c.execute(
                 "UPDATE runs SET lease_owner=NULL, lease_expires_at=NULL, next_due_at=?"
                 " WHERE run_id=? AND lease_owner=?", (due, run_id, owner),
             )
+            self._leases.pop(run_id, None)
         self._write(tx)
 
     def cancel_run(self, run_id: str, reason: str | None, at: float) -> bool:
@@ -343,8 +410,8 @@ class SqliteWorld:
                 "UPDATE runs SET status='cancelled', cancel_reason=?, completed_at=?, updated_at=?,"
                 " next_due_at=NULL WHERE run_id=?", (reason, at, at, run_id),
             )
-            self._append(c, run_id, "run_cancelled", None, {"reason": reason}, at)
             self._dispose_all_hooks(c, run_id, at)
+            self._append(c, run_id, "run_cancelled", None, {"reason": reason}, at)
             c.execute("DELETE FROM inbox WHERE run_id=?", (run_id,))
             return True
         out: bool = self._write(tx)
@@ -378,14 +445,14 @@ class SqliteWorld:
         rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE run_id=?", (run_id,))
         if not rows:
             raise RunNotFoundError(f"unknown run id {run_id!r}: no such run in this world")
-        return _run_from_row(rows[0])
+        return _run_from_row(rows[0], self.path)
 
     def list_runs(self, status: str | None = None) -> list[RunRecord]:
         if status is None:
             rows = self._read(f"SELECT {_RUN_COLS} FROM runs ORDER BY created_at")
         else:
             rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE status=? ORDER BY created_at", (status,))
-        return [_run_from_row(r) for r in rows]
+        return [_run_from_row(r, self.path) for r in rows]
 
     def list_events(self, run_id: str, after_seq: int = 0) -> list[Event]:
         rows = self._read(
@@ -398,14 +465,14 @@ class SqliteWorld:
         return [Event(r[0], r[1], r[2], r[3], _loads(r[4]), r[5]) for r in rows]
 
     def list_steps(self, run_id: str) -> list[StepRecord]:
+        """The run's step records in creation order, folded from its ``step_*`` events."""
         self.get_run(run_id)
         rows = self._read(
-            "SELECT run_id, correlation_id, step_name, status, attempt, input, output, error,"
-            " started_at, completed_at, retry_after, created_at FROM steps WHERE run_id=?"
-            " ORDER BY created_at, rowid", (run_id,),
+            "SELECT type, correlation_id, data, created_at FROM events WHERE run_id=? AND type IN"
+            " ('step_created','step_started','step_retrying','step_completed','step_failed')"
+            " ORDER BY seq", (run_id,),
         )
-        return [StepRecord(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), _loads(r[6]), _loads(r[7]),
-                           r[8], r[9], r[10], r[11]) for r in rows]
+        return steps_from_events(run_id, [(r[0], r[1], _loads(r[2]), r[3]) for r in rows])
 
     def list_waits(self, run_id: str) -> list[WaitRecord]:
         rows = self._read(
@@ -442,7 +509,11 @@ class SqliteWorld:
         )
         out = []
         for r in rows:
-            run = _run_from_row(r)
+            try:
+                run = _run_from_row(r, self.path)
+            except WorldCorruptError as exc:  # one damaged run must not block the others
+                log.warning("%s", exc)
+                continue
             if run.lease_owner is not None and not (
                 (run.lease_expires_at or 0) < now or owner_is_dead(run.lease_owner)
             ):

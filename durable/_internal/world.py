@@ -6,8 +6,15 @@ the event loop). Writes happen through a few atomic operations only:
 
 - ``create_run`` — insert a run with its ``run_created`` event (optionally leased).
 - ``commit(run_id, owner, batch)`` — the driver's one transaction per progress point: append
-  events, upsert step/wait records, create/dispose hooks, consume inbox items, update the run
+  events, upsert wait records, create/dispose hooks, consume inbox items, update the run
   (status/output/error) and renew the lease. Checks the lease; returns the run status after.
+  Step records are not written separately: the ``step_*`` events carry all their data, and
+  ``list_steps`` folds them (`steps_from_events`), so a step costs only its events. An event
+  may come with its data already encoded (``NewEvent.text``, ``data`` None): a JSON store
+  writes the text, others decode it.
+  A world may renew a lease lazily (when a third of it has passed) as long as every commit
+  checks it. When the batch ends the run, the run's remaining live hooks are disposed
+  (``hook_disposed``) before the terminal event.
 - ``claim`` / ``release`` — leases: a driver's time-limited claim on a run.
 - ``cancel_run`` — from any process: run -> cancelled, hooks disposed.
 - ``send_hook_payload`` — from any process: put a payload for a live hook into its run's
@@ -26,7 +33,6 @@ UPDATE`` on the run row in ``commit``). Every world has ``stats: Counter[str]`` 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import json
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -131,12 +137,15 @@ class InboxItem:
 
 @dataclass
 class NewEvent:
-    """An event to append (the world assigns ``seq``)."""
+    """An event to append (the world assigns ``seq``). ``text``, when given, is ``data``
+    already encoded as JSON (the runtime encodes each value once; a world that stores JSON
+    writes ``text`` as is instead of encoding ``data`` again)."""
 
     type: str
     correlation_id: str | None
     data: Any
     created_at: float
+    text: str | None = None
 
 
 @dataclass
@@ -144,7 +153,6 @@ class Batch:
     """Everything one `commit` writes atomically."""
 
     events: list[NewEvent] = field(default_factory=list)
-    steps: list[StepRecord] = field(default_factory=list)  # upserts
     waits: list[WaitRecord] = field(default_factory=list)  # upserts
     hooks_created: list[HookRecord] = field(default_factory=list)
     hooks_disposed: list[str] = field(default_factory=list)  # correlation ids
@@ -153,7 +161,7 @@ class Batch:
 
     def empty(self) -> bool:
         return not (
-            self.events or self.steps or self.waits or self.hooks_created
+            self.events or self.waits or self.hooks_created
             or self.hooks_disposed or self.inbox_consumed or self.run_update
         )
 
@@ -222,4 +230,50 @@ def dumps(value: Any) -> str:
 
 def copy_record(rec: Any) -> Any:
     """A shallow copy of a record dataclass (worlds never hand out their internal objects)."""
-    return dataclasses.replace(rec)
+    new = object.__new__(type(rec))
+    new.__dict__.update(rec.__dict__)
+    return new
+
+
+STEP_EVENTS = ("step_created", "step_started", "step_retrying", "step_completed", "step_failed")
+TERMINAL_EVENTS = ("run_completed", "run_failed", "run_cancelled")
+
+
+def steps_from_events(run_id: str, events: list[tuple[str, str | None, Any, float]]
+                      ) -> list[StepRecord]:
+    """The step records of a run, folded from its ``step_*`` events (type, correlation id,
+    data, created_at) in log order — the same records the runtime upserts with each event:
+    created -> pending, started -> running (attempt n; ``started_at`` is the first start),
+    retrying -> pending (error, retry_after), completed (output) / failed (error)."""
+    recs: dict[str, StepRecord] = {}
+    for typ, corr, d, at in events:
+        if corr is None:
+            continue
+        d = d or {}
+        if typ == "step_created":
+            recs[corr] = StepRecord(run_id, corr, d.get("step_name", ""), "pending", 0,
+                                    input=d.get("input"), created_at=at)
+            continue
+        rec = recs.get(corr)
+        if rec is None:
+            continue
+        if typ == "step_started":
+            rec.status = "running"
+            rec.attempt = int(d.get("attempt", rec.attempt + 1))
+            if rec.started_at is None:
+                rec.started_at = at
+            rec.retry_after = None
+        elif typ == "step_retrying":
+            rec.status = "pending"
+            rec.attempt = int(d.get("attempt", rec.attempt))
+            rec.error = d.get("error")
+            rec.retry_after = d.get("retry_after")
+        elif typ == "step_completed":
+            rec.status = "completed"
+            rec.output = d.get("result")
+            rec.completed_at = at
+        elif typ == "step_failed":
+            rec.status = "failed"
+            rec.error = d.get("error")
+            rec.completed_at = at
+    return list(recs.values())

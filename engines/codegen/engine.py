@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import sys
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from engines.base import Engine, EngineError, Unsupported, flow_workflow_of, is_flow_workflow
 from engines.codegen.program import WATCHES, Program, program_for, send_resume
-from engines.codegen.runtime import TOKEN_PREFIX, FlowRun, Watch, live_run
+from engines.codegen.runtime import TOKEN_PREFIX, FlowRun, Watch, forget_run, live_run
 from flow.errors import FlowError, RestoredError
 from flow.results import StepResult, WorkflowResult
+
+log = logging.getLogger("engines.codegen")
 
 # scenario id (or other name) -> target; filled by the harness (engines never import scenarios)
 _RESOLVERS: list[Callable[[str], Any]] = []
@@ -51,8 +55,21 @@ def resolve_target(ref: str) -> Any:
     return obj
 
 
+_REFS: dict[int, tuple[Any, str | None]] = {}
+
+
 def find_target_ref(target: Any) -> str | None:
-    """`module:attr` of an importable module global that is `target` (None if there is none)."""
+    """`module:attr` of an importable module global that is `target` (None if there is none);
+    remembered per target object."""
+    hit = _REFS.get(id(target))
+    if hit is not None and hit[0] is target:
+        return hit[1]
+    ref = _scan_modules(target)
+    _REFS[id(target)] = (target, ref)
+    return ref
+
+
+def _scan_modules(target: Any) -> str | None:
     for name, mod in list(sys.modules.items()):
         if name == "__main__" or mod is None or name.startswith(("_", "flow", "durable", "engines")):
             continue
@@ -80,9 +97,12 @@ def loader(run_record: Any) -> Any:
     wf = flow_workflow_of(resolve_target(ref), engine)
     program = program_for(wf, strict=engine == "codegen-strict")
     if program.name != run_record.workflow_name:
-        raise EngineError(
-            f"codegen run {run_record.run_id} was started from graph {run_record.workflow_name!r} but "
-            f"{ref} now compiles to {program.name!r}: the workflow changed, the run cannot be replayed")
+        raise EngineError(f"codegen run {run_record.run_id} is a run of {run_record.workflow_name!r}, "
+                          f"but {ref} compiles to {program.name!r}")
+    if attrs.get("graph_hash") and attrs["graph_hash"] != program.compiled.graph_hash:
+        # replay will tell where the code differs from the log (NondeterminismError)
+        log.warning("codegen run %s: the graph of %s changed since the run started",
+                    run_record.run_id, ref)
     return program.body
 
 
@@ -131,6 +151,8 @@ class CodegenEngine(Engine):
         """The generated Python source for `target`."""
         return self.program(target).compiled.source
 
+    generated_source = source
+
     # -- run / resume ------------------------------------------------------------------------
 
     async def run(self, target: Any, input_data: Any = None, run_id: str | None = None,
@@ -168,11 +190,15 @@ class CodegenEngine(Engine):
 
         wf = flow_workflow_of(target, self.name)
         program = program_for(wf, strict=self.strict)
-        waiting = self._waiting(run_id)
-        if not waiting:
-            raise FlowError(f"run {run_id!r} of workflow {wf.id!r} has no suspended step to resume")
-        token = _pick(waiting, step, for_each_index, run_id)
-        path = waiting[token]
+        if label is not None:
+            labels = self._labels(run_id)
+            if label not in labels:
+                raise FlowError(f'Resume label "{label}" not found among suspended steps. '
+                                f"Available labels: [{', '.join(sorted(labels))}]")
+            token = labels[label]
+            path = self._waiting(run_id).get(token, [])
+        else:
+            token, path = await self._token_for(wf, run_id, step, for_each_index)
         target_step = _step_at(program, wf.id, path)
         if target_step is not None and getattr(target_step, "resume_schema", None) is not None:
             from flow.validation import validate
@@ -210,7 +236,44 @@ class CodegenEngine(Engine):
         finally:
             WATCHES.pop(run_id, None)
 
+    async def cancel(self, target: Any, run_id: str) -> None:
+        """Cancel a run with flow's semantics: a step in flight finishes and nothing after it
+        runs (the body sees the abort after the step); a run that sleeps or waits for a resume
+        is terminated at once (its durable run ends `cancelled`)."""
+        import durable
+
+        live = live_run(run_id)
+        if live is not None and live.final is None:
+            live.root.aborted = True
+            if not (live.root.sleeping or live.root.waiting_hooks):
+                return
+        handle = durable.get_run(run_id, world=self._world)
+        await handle.terminate("canceled")
+
+    async def _token_for(self, wf: Any, run_id: str, step: Any,
+                         index: int | None) -> tuple[str, list[str]]:
+        """The hook token of the step to resume. A resume naming a step of a run that is still
+        running in this process waits until that step suspends (a persistent trigger: nothing is
+        lost); otherwise the step must be suspended already."""
+        while True:
+            waiting = self._waiting(run_id)
+            live = live_run(run_id)
+            running_here = (live is not None and live.final is None and step is not None
+                            and not live.is_quiescent_suspended())
+            if waiting:
+                try:
+                    token = _pick(waiting, step, index, run_id)
+                    return token, waiting[token]
+                except FlowError:
+                    if not running_here:
+                        raise
+            elif not running_here:
+                raise FlowError(f"run {run_id!r} of workflow {wf.id!r} has no suspended step to "
+                                "resume")
+            await asyncio.sleep(0.005)
+
     def _waiting(self, run_id: str) -> dict[str, list[str]]:
+        """Token -> step path of every suspended step (from this process, else the world)."""
         live = live_run(run_id)
         if live is not None and live.root.waiting_hooks:
             return dict(live.root.waiting_hooks)
@@ -218,8 +281,22 @@ class CodegenEngine(Engine):
         prefix = f"{TOKEN_PREFIX}{run_id}:"
         for hook in self.world.list_hooks(run_id):
             if hook.token.startswith(prefix):
-                rest = hook.token[len(prefix):].split("#", 1)[0]
-                out[hook.token] = rest.split(".")
+                meta = hook.metadata if isinstance(hook.metadata, dict) else {}
+                out[hook.token] = [str(p) for p in meta.get("path") or []]
+        return out
+
+    def _labels(self, run_id: str) -> dict[str, str]:
+        """Resume label -> token of the suspended steps."""
+        live = live_run(run_id)
+        if live is not None and live.root.waiting_hooks:
+            return dict(live.root.labels)
+        out: dict[str, str] = {}
+        prefix = f"{TOKEN_PREFIX}{run_id}:"
+        for hook in self.world.list_hooks(run_id):
+            meta = hook.metadata if isinstance(hook.metadata, dict) else {}
+            if hook.token.startswith(prefix):
+                for label in meta.get("labels") or []:
+                    out[str(label)] = hook.token
         return out
 
     async def _wait(self, handle: Any, run_id: str, watch: Watch,
@@ -255,6 +332,8 @@ class CodegenEngine(Engine):
 
     def _final(self, run_id: str, done: asyncio.Future[Any]) -> WorkflowResult:
         live = live_run(run_id)
+        if live is not None:
+            forget_run(run_id)  # the run has ended: its FlowRun is not needed any more
         exc = done.exception()
         if exc is None:
             if live is not None and live.final is not None:
@@ -263,8 +342,14 @@ class CodegenEngine(Engine):
         import durable
 
         if isinstance(exc, durable.WorkflowRunCancelledError):
-            return WorkflowResult(status="canceled", steps=dict(live.records) if live else {},
-                                  input=live.input if live else None, run_id=run_id)
+            steps = {}
+            for sid, rec in (live.records if live else {}).items():
+                if rec.status == "waiting":  # a sleep cut short, as flow records it
+                    rec = replace(rec, status="canceled")
+                steps[sid] = rec
+            return WorkflowResult(status="canceled", steps=steps,
+                                  input=live.input if live else None,
+                                  state=dict(live.state) if live else {}, run_id=run_id)
         cause = getattr(exc, "cause", exc)
         return WorkflowResult(status="failed", error=cause,
                               steps=dict(live.records) if live else {},

@@ -1,12 +1,12 @@
 """A compiled workflow registered on `durable`: its body, its steps and its lifted closures.
 
-`program_for(workflow, strict)` compiles (cached) and registers, under names derived from the
-workflow id and the graph hash only (so another process that compiles the same graph registers the
-same names and can replay the run):
+`program_for(workflow, strict)` compiles (cached) and registers, under names derived from ids and
+graph positions only (so another process that compiles the same graph registers the same names and
+can replay the run; a changed graph replays into a `NondeterminismError` where it differs):
 
-- the body   `codegen:<workflow id>@<hash12>`
-- each step  `codegen:<workflow id>@<hash12>/<(nested) workflow id>/<step id>`
-- a closure  `codegen:<workflow id>@<hash12>/<closure id>`   (closure id = `<wf>/entry<N>/...`)
+- the body   `codegen:<workflow id>`   (the graph hash is kept in the run's attributes)
+- each step  `codegen:<workflow id>/<(nested) workflow id>/<step id>`
+- a closure  `codegen:<workflow id>/<closure id>`   (closure id = `<wf>/entry<N>/...`)
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Program:
         from durable import Workflows
 
         self.compiled = compiled
-        self.prefix = f"codegen:{compiled.workflow_id}@{compiled.graph_hash[:12]}"
+        self.prefix = f"codegen:{compiled.workflow_id}"
         self.registry = Workflows()
         self._steps: dict[tuple[str, str], Any] = {}
         self._closures: dict[str, Any] = {}
@@ -112,17 +112,27 @@ class Program:
         # its FlowRun keeps the suspended snapshot)
         run.root.waiting_hooks.clear()
         if run.watch is not None:
-            run.watch.changed()
+            run.watch.changed()  # the engine call reads run.final, then forgets the run
+        elif _LIVE.get(run_id) is run:
+            del _LIVE[run_id]  # driven by a worker alone: nobody reads it
         return out  # type: ignore[no-any-return]
 
-    async def wait_for_resume(self, run: FlowRun, path: list[str], index: int | None) -> Any:
-        """Suspend a step: wait on its durable hook; returns the resume data sent to it."""
+    async def wait_for_resume(self, run: FlowRun, path: list[str], index: int | None,
+                              labels: list[str] | None = None) -> Any:
+        """Suspend a step: wait on its durable hook; returns the resume data sent to it. The
+        hook's metadata keeps the step path and resume labels (for a resume from any process)."""
         root = run.root
         token = hook_token(run.run_id, path, index)
         root.waiting_hooks[token] = list(path)
+        for label in labels or []:
+            root.labels[label] = token
         root._notify()
-        payload = await _hook_class().wait(token=token)
+        payload = await _hook_class().wait(token=token, metadata={
+            "path": list(path), "foreach_index": index, "labels": list(labels or [])})
         root.waiting_hooks.pop(token, None)
+        for label in labels or []:
+            if root.labels.get(label) == token:
+                del root.labels[label]
         return getattr(payload, "resume_data", None)
 
 

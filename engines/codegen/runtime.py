@@ -39,6 +39,14 @@ from flow.validation import validate
 TOKEN_PREFIX = "mastra:"
 
 
+def _labels(label: Any) -> list[str]:
+    if label is None:
+        return []
+    if isinstance(label, str):
+        return [label]
+    return [str(x) for x in label]
+
+
 def hook_token(run_id: str, path: list[str], index: int | None = None) -> str:
     """The durable hook token of a suspended step: `mastra:<run_id>:<a.b.c>` (+ `#<i>`)."""
     token = f"{TOKEN_PREFIX}{run_id}:{'.'.join(path)}"
@@ -84,6 +92,13 @@ _ERRORS: dict[tuple[str, str, str], BaseException] = {}
 def live_run(run_id: str) -> FlowRun | None:
     """The FlowRun of a run whose body is (or was last) executing in this process."""
     return _LIVE.get(run_id)
+
+
+def forget_run(run_id: str) -> None:
+    """Drop an ended run's FlowRun (and anything kept for it) from this process."""
+    _LIVE.pop(run_id, None)
+    for key in [k for k in _ERRORS if k[0] == run_id]:
+        del _ERRORS[key]
 
 
 # ------------------------------------------------------------------------------------------
@@ -151,7 +166,9 @@ class FlowRun:
         self.foreach_progress: dict[str, dict[str, list[Any]]] = {}
         self.aborted: bool = False if parent is None else parent.root.aborted
         self.waiting_hooks: dict[str, list[str]] = {}  # token -> suspended path (root only)
+        self.labels: dict[str, str] = {}  # resume label -> token (root only)
         self.inflight = 0
+        self.sleeping = 0
         self.watch: Watch | None = None
         self.final: WorkflowResult | None = None
         self.validate_inputs = bool(getattr(self.root.workflow, "validate_inputs", True))
@@ -379,10 +396,12 @@ class FlowRun:
 
     def sleep_start(self, sleep_id: str, prev: Any) -> None:
         self.root.inflight += 1
+        self.root.sleeping += 1
         self.set_record(sleep_id, StepResult(status="waiting", payload=prev, started_at=time.time()))
 
     def sleep_end(self, sleep_id: str, prev: Any) -> R:
         self.root.inflight -= 1
+        self.root.sleeping -= 1
         rec = self.records[sleep_id]
         self.set_record(sleep_id, replace(rec, status="success", output=prev, ended_at=time.time()))
         return R("canceled" if self.is_aborted else "success", prev)
@@ -503,7 +522,8 @@ class StepCall:
             run.set_record(sid, replace(rec, status="suspended", suspend_payload=out.get("suspend_payload"),
                                         suspended_at=out.get("ended_at")))
             run.suspended_paths[sid] = run.path_of(sid)
-            resume_data = await run.program.wait_for_resume(run, run.path_of(sid), None)
+            resume_data = await run.program.wait_for_resume(run, run.path_of(sid), None,
+                                                            _labels(out.get("label")))
             run.mark_resumed(resume_data)
             run.suspended_paths.pop(sid, None)
             rec = run.records[sid]
@@ -543,7 +563,8 @@ class StepCall:
             run.foreach_suspended(sid, out.get("ended_at"))
             if pool is not None:
                 pool.release()
-            resume_data = await run.program.wait_for_resume(run, run.path_of(sid), index)
+            resume_data = await run.program.wait_for_resume(run, run.path_of(sid), index,
+                                                            _labels(out.get("label")))
             run.mark_resumed(resume_data)
             if pool is not None:
                 await pool.acquire()
@@ -675,8 +696,9 @@ def _execution(program: Any, run_id: str, scope: list[str], workflow_id: str, st
     live = _scope_run(run_id, scope)
     wf = program.compiled.workflows[workflow_id].workflow
     rc = RequestContext(dict(request_context or {}))
+    # the live records by reference (read only by get_step_result): no per-step copy
     ex = Execution(wf, run_id, input=live.input if live is not None else None,
-                   state=dict(state or {}), step_results=dict(live.records) if live is not None else {},
+                   state=dict(state or {}), step_results=live.records if live is not None else {},
                    request_context=rc, validate_inputs=False)
     ex.retry_attempts = 0
     return ex, rc
@@ -736,6 +758,7 @@ async def flow_step_body(program: Any, *, run_id: str, scope: list[str], workflo
             raise FatalError(f"{type(outcome.error).__name__}: {outcome.error}") from outcome.error
         raise outcome.error
     _ERRORS.pop(key, None)
+    _FAILURES.pop((run_id, get_step_metadata().step_id), None)
     changes = {k: v for k, v in ex.state.items() if k not in (state or {}) or state[k] != v}
     rc_set, rc_deleted = _rc_changes(rc_before, rc)
     out = {

@@ -15,7 +15,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from harness.bench.workloads import FOREACH_CONCURRENCY, RESUME_VALUE, Workload, bump, flow_input, plain_run
+from harness.bench.workloads import (
+    FOREACH_CONCURRENCY,
+    RESUME_VALUE,
+    Workload,
+    bump,
+    flow_input,
+    plain_run,
+)
 
 FLOORS: tuple[str, ...] = ("plain", "sqlite-normal", "sqlite-full")
 SYNC_MODES = {"sqlite-normal": "NORMAL", "sqlite-full": "FULL"}

@@ -32,7 +32,14 @@ from typing import Any, Protocol
 
 from harness.bench import peers as peers_mod
 from harness.bench.floors import FLOORS, Floor, floor_applies
-from harness.bench.workloads import KINDS, Workload, flow_input, flow_workflow, native_call, suspend_token
+from harness.bench.workloads import (
+    KINDS,
+    Workload,
+    flow_input,
+    flow_workflow,
+    native_call,
+    suspend_token,
+)
 
 # `default-mem` is not an engine name: the `default` engine without a snapshot store.
 EXTRA_ENGINE_COLUMNS: tuple[str, ...] = ("default-mem",)
@@ -81,7 +88,7 @@ FULL = Plan(
     name="full",
     sizes={"chain": (1, 10, 100, 1000), "fanout": (10, 100, 1000), "foreach": (1000,),
            "dountil": (100,), "suspend": (1,), "compile": (200,)},
-    repeats_min=3, repeats_max=11, cell_budget_s=12.0, size_cap_s=30.0,
+    repeats_min=3, repeats_max=15, cell_budget_s=12.0, size_cap_s=30.0,
     # the official SDK replays the whole run per step (O(N^2)): 159 s for a chain of 1000
     peer_max_size={"vercel-workflow": 100}, peer_timeout_s=300.0,
 )
@@ -89,7 +96,7 @@ QUICK = Plan(
     name="quick",
     sizes={"chain": (1, 10, 100, 300), "fanout": (10, 100, 300), "foreach": (300,),
            "dountil": (100,), "suspend": (1,), "compile": (200,)},
-    repeats_min=3, repeats_max=5, cell_budget_s=2.5, size_cap_s=8.0,
+    repeats_min=3, repeats_max=9, cell_budget_s=2.5, size_cap_s=8.0,
     peer_max_size={"vercel-workflow": 10}, peer_timeout_s=60.0,
 )
 
@@ -223,14 +230,16 @@ class Cell:
     status: str  # ok | unsupported | error | skipped | n/a
     reason: str = ""
     times_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
 
     @property
     def median_s(self) -> float | None:
         return statistics.median(self.times_s) if self.times_s else None
 
 
-async def time_column(col: Column, w: Workload, plan: Plan) -> list[float]:
-    """Warm up, then time `col.run(w)` between repeats_min and repeats_max times."""
+async def time_column(col: Column, w: Workload, plan: Plan) -> tuple[list[float], list[float]]:
+    """Warm up, then time `col.run(w)` between repeats_min and repeats_max times; returns the
+    wall-clock times and the CPU times (`time.process_time`, this process) of the timed runs."""
     warm = 0.0
     for _ in range(plan.warmup):
         t0 = time.perf_counter()
@@ -239,12 +248,14 @@ async def time_column(col: Column, w: Workload, plan: Plan) -> list[float]:
     fit = int(plan.cell_budget_s / warm) if warm > 0 else plan.repeats_max
     repeats = max(plan.repeats_min, min(plan.repeats_max, fit))
     times: list[float] = []
+    cpu: list[float] = []
     for _ in range(repeats):
         gc.collect()
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         await col.run(w)
         times.append(time.perf_counter() - t0)
-    return times
+        cpu.append(time.process_time() - c0)
+    return times, cpu
 
 
 ProgressFn = Callable[[str], None]
@@ -268,7 +279,7 @@ async def measure_cell(make: Callable[[Path], Column], w: Workload, column: str,
             return cell
         if isinstance(col, EngineColumn):
             col.check(w)
-        cell.times_s = await time_column(col, w, plan)
+        cell.times_s, cell.cpu_s = await time_column(col, w, plan)
     except Exception as exc:
         from engines import Unsupported
 
@@ -284,8 +295,24 @@ async def measure_cell(make: Callable[[Path], Column], w: Workload, column: str,
     return cell
 
 
+def _floor_maker(name: str) -> Callable[[Path], Column]:
+    def make(workdir: Path) -> Column:
+        return FloorColumn(name, workdir)
+
+    return make
+
+
+def _engine_maker(name: str, factory: Callable[[str, Path], Any]) -> Callable[[Path], Column]:
+    def make(workdir: Path) -> Column:
+        return EngineColumn(name, workdir, factory)
+
+    return make
+
+
 def machine_info() -> dict[str, Any]:
-    return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
+    """Python, platform, CPUs, SQLite version and the load average (other work on the machine
+    makes wall-clock figures noisy; CPU times are reported too)."""
+    return {"load_avg": [round(x, 2) for x in os.getloadavg()],"python": sys.version.split()[0], "implementation": platform.python_implementation(),
             "platform": platform.platform(), "machine": platform.machine(),
             "cpus": os.cpu_count(), "sqlite": __import__("sqlite3").sqlite_version}
 
@@ -314,6 +341,7 @@ async def run_bench_async(plan: Plan, engines: Sequence[str] | None = None, *,
         columns.append({"name": p, "kind": "peer", "status": "skipped" if missing else "ok",
                         "reason": missing or "", "version": peers_mod.version(p)})
     cells: list[Cell] = []
+    load_before = [round(x, 2) for x in os.getloadavg()]
     started = time.perf_counter()
     too_slow: dict[tuple[str, str], str] = {}
     with tempfile.TemporaryDirectory(prefix="wfbench-bench-") as tmp:
@@ -333,12 +361,10 @@ async def run_bench_async(plan: Plan, engines: Sequence[str] | None = None, *,
                 elif kind == "peer":
                     cell = await asyncio.to_thread(peers_mod.measure, name, w, plan, root)
                 elif kind == "floor":
-                    cell = await measure_cell(lambda d, n=name: FloorColumn(n, d), w, name, kind,
-                                              plan, root)
+                    cell = await measure_cell(_floor_maker(name), w, name, kind, plan, root)
                 else:
-                    cell = await measure_cell(
-                        lambda d, n=name: EngineColumn(n, d, engine_factory), w, name, kind,
-                        plan, root)
+                    cell = await measure_cell(_engine_maker(name, engine_factory), w, name, kind,
+                                              plan, root)
                 med = cell.median_s
                 if med is not None and med > plan.size_cap_s:
                     too_slow[(name, w.kind)] = (f"{w.kind}-{w.size} already took {med:.1f} s "
@@ -353,7 +379,7 @@ async def run_bench_async(plan: Plan, engines: Sequence[str] | None = None, *,
                  "warmup": plan.warmup},
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "elapsed_s": round(time.perf_counter() - started, 2),
-        "machine": machine_info(),
+        "machine": {**machine_info(), "load_avg_start": load_before},
         "columns": columns,
         "cells": [asdict(c) for c in cells],
     }

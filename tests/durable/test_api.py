@@ -226,3 +226,10 @@ async def test_body_blocked_on_nothing_fails(world: durable.World) -> None:
     run = await durable.start(stuck)
     with pytest.raises(durable.WorkflowRunFailedError, match="not a step, sleep or hook"):
         await run.return_value(timeout=10)
+
+
+async def test_wrong_arguments_fail_the_run(world: durable.World) -> None:
+    run = durable.start_run(add_ten, args=(1, 2, 3))
+    with pytest.raises(durable.WorkflowRunFailedError) as ei:
+        await run.return_value(timeout=10)
+    assert isinstance(ei.value.cause, TypeError)

@@ -156,15 +156,26 @@ async def test_terminate_stops_at_next_suspension(world: durable.World) -> None:
     run = await durable.start(long_chain)
     while "s0" not in DONE:
         await asyncio.sleep(0.01)
+    at_terminate = len(DONE)
     await run.terminate(reason="enough")
     assert await run.status() == "cancelled"
     with pytest.raises(durable.WorkflowRunCancelledError, match="enough"):
         await run.return_value(timeout=10)
-    await asyncio.sleep(0.5)
-    # the step in flight at terminate finished; nothing after it started
-    assert DONE == ["s0", "s1"]
+    from durable._internal.driver import LOCAL_DRIVERS
+
+    while run.run_id in LOCAL_DRIVERS:  # the driver lets the in-flight step finish, then stops
+        await asyncio.sleep(0.01)
+    # at most the one step in flight at terminate finished after it; nothing later started
+    assert DONE == [f"s{i}" for i in range(len(DONE))]
+    assert at_terminate <= len(DONE) <= at_terminate + 1
     steps = world.list_steps(run.run_id)
-    assert [s.status for s in steps] == ["completed", "completed"]
+    # steps journaled before the cancel are completed; a step in flight at the cancel finished
+    # (DONE) but nothing is appended after the terminal event, so its record stays running
+    statuses = [s.status for s in steps]
+    assert statuses in (["completed"] * len(DONE),
+                        ["completed"] * (len(DONE) - 1) + ["running"]), (statuses, DONE)
+    assert world.list_events(run.run_id)[-1].type == "run_cancelled"
+    assert world.get_run(run.run_id).lease_owner is None
     await run.cancel()  # a second cancel is not an error
 
 
@@ -176,3 +187,26 @@ async def test_terminate_disposes_hooks(world: durable.World, wait_status: Any) 
         await Approval(ok=True, who="late").resume("tok-c")
     await wait_status(world, run.run_id, "cancelled")
     assert world.list_hooks(run.run_id) == []
+
+
+def test_resume_after_the_starting_loop_ended(tmp_path) -> None:
+    """The loop that started the run ends while it waits on a hook (its driver lets go of
+    the run); a later loop resumes the hook and a Worker replays and completes the run."""
+    world = durable.SqliteWorld(tmp_path / "runs.db")
+
+    async def first() -> str:
+        run = durable.start_run(approve, args=("tok-loop",), world=world)
+        await _hook_ready(world, "tok-loop")
+        return run.run_id
+
+    run_id = asyncio.run(first())
+    assert world.get_run(run_id).status == "running"
+    assert world.get_run(run_id).lease_owner is None
+
+    async def second() -> str:
+        await Approval(ok=True, who="later").resume("tok-loop", world=world)
+        await durable.Worker(world).run(until_idle=True)
+        return await durable.get_run(run_id, world=world).return_value(timeout=10)
+
+    assert asyncio.run(second()) == "later:True"
+    assert world.stats["replays"] == 1

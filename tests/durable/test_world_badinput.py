@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import shutil
 import sqlite3
 
@@ -51,7 +52,8 @@ def world(request, tmp_path):
     """The world under test, installed with set_world(). ``reopen(world)`` gives a fresh view."""
     w = durable.MemoryWorld() if request.param == "memory" else durable.SqliteWorld(tmp_path / "w.db")
     durable.set_world(w)
-    return w
+    yield w
+    durable.set_world(None)
 
 
 def reopen(world):
@@ -108,12 +110,58 @@ def test_file_that_is_not_sqlite_is_refused_naming_the_file(tmp_path):
     assert good.list_runs() == []
 
 
+def test_sqlite_database_of_another_application_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (name TEXT)")
+    conn.execute("INSERT INTO users VALUES ('ada')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(Exception) as info:
+        durable.SqliteWorld(path).list_runs()
+    one_line_naming(info.value, str(path))
+    conn = sqlite3.connect(path)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    rows = conn.execute("SELECT name FROM users").fetchall()
+    conn.close()
+    assert tables == ["users"], "the world must not add its tables to another database"
+    assert rows == [("ada",)]
+
+
+def test_directory_as_database_path_is_refused_naming_it(tmp_path):
+    path = tmp_path / "a-directory"
+    path.mkdir()
+    with pytest.raises(Exception) as info:
+        durable.SqliteWorld(path).list_runs()
+    one_line_naming(info.value, str(path))
+
+
+def test_database_path_under_a_regular_file_is_refused_naming_it(tmp_path):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("not a directory\n")
+    path = blocker / "runs.db"
+    with pytest.raises(Exception) as info:
+        durable.SqliteWorld(path).list_runs()
+    one_line_naming(info.value, str(path))
+    assert blocker.read_text() == "not a directory\n"
+
+
+def test_wfbench_db_pointing_at_junk_is_refused_naming_it(tmp_path, monkeypatch):
+    path = tmp_path / "junk-from-env.db"
+    path.write_bytes(b"\x00garbage" * 512)
+    monkeypatch.setenv("WFBENCH_DB", str(path))
+    with pytest.raises(Exception) as info:
+        durable.SqliteWorld().list_runs()
+    one_line_naming(info.value, str(path))
+
+
 async def make_database_with_runs(path) -> dict[str, tuple[str, object]]:
     world = durable.SqliteWorld(path)
     durable.set_world(world)
     expected = {}
     for x in (1, 2, 3):
         expected[await finished_doubler(x)] = ("completed", 2 * x)
+    durable.set_world(None)
     world.close()
     return expected
 
@@ -140,6 +188,57 @@ async def test_corrupt_database_is_refused_naming_the_file(tmp_path, damage):
     # nothing was lost that a backup cannot give back: the copy opens and every run is intact
     restored = durable.SqliteWorld(backup)
     assert {r.run_id: (r.status, r.output) for r in restored.list_runs()} == expected
+
+
+def test_corrupt_run_record_names_the_run_and_blocks_no_other_run(tmp_path):
+    """A valid SQLite file with one damaged record (invalid JSON in a run's input): reading that
+    run is a clear error naming it and the file; a Worker still recovers every other run."""
+    path = tmp_path / "runs.db"
+    world = durable.SqliteWorld(path)
+    # created with no event loop running: both runs stay pending for a worker
+    damaged = durable.start_run(doubler, args=(1,), world=world).run_id
+    healthy = durable.start_run(doubler, args=(2,), world=world).run_id
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE runs SET input = '{not json' WHERE run_id = ?", (damaged,))
+    conn.commit()
+    conn.close()
+
+    with pytest.raises(Exception) as info:
+        durable.SqliteWorld(path).get_run(damaged)
+    one_line_naming(info.value, damaged, str(path))
+    assert durable.SqliteWorld(path).get_run(healthy).status == "pending"
+
+    asyncio.run(durable.Worker(durable.SqliteWorld(path)).run(until_idle=True))
+    rec = durable.SqliteWorld(path).get_run(healthy)
+    assert (rec.status, rec.output) == ("completed", 4)
+
+
+def test_damaged_event_fails_only_its_run_with_a_clear_error(tmp_path):
+    """A valid SQLite file with one damaged event (invalid JSON in the log of one run): reading
+    that log is a one-line error naming the run and the file; recovery fails that run with a
+    clear error (reference 2.6 [N]: a corrupted log ends the run failed, CORRUPTED_EVENT_LOG)
+    and still completes the other run."""
+    path = tmp_path / "runs.db"
+    world = durable.SqliteWorld(path)
+    damaged = durable.start_run(doubler, args=(1,), world=world).run_id
+    healthy = durable.start_run(doubler, args=(2,), world=world).run_id
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE events SET data = '{not json' WHERE run_id = ?", (damaged,))
+    conn.commit()
+    conn.close()
+
+    with pytest.raises(Exception) as info:
+        durable.SqliteWorld(path).list_events(damaged)
+    one_line_naming(info.value, damaged, str(path))
+
+    asyncio.run(durable.Worker(durable.SqliteWorld(path)).run(until_idle=True))
+    fresh = durable.SqliteWorld(path)
+    rec = fresh.get_run(healthy)
+    assert (rec.status, rec.output) == ("completed", 4)
+    rec = fresh.get_run(damaged)
+    assert rec.status == "failed", rec
+    message = rec.error["message"]
+    assert str(path) in message and re.search("damaged|corrupt", message, re.I), rec.error
 
 
 # -- unknown run ids and hook tokens --------------------------------------------------------
@@ -204,6 +303,41 @@ async def test_second_live_hook_on_token_in_use_raises_hook_conflict(world):
     assert reopen(world).get_run(second.run_id).status == "failed"
 
 
+@wf.workflow
+async def double_booked(token: str) -> dict:
+    """Holds a live hook on ``token`` and tries to create a second one on the same token."""
+    async with Gate.wait(token=token) as hook:
+        try:
+            await Gate.wait(token=token)
+        except HookConflictError as exc:
+            conflict = str(exc)
+        else:
+            conflict = ""
+        async for gate in hook:
+            return {"conflict": conflict, "value": gate.value}
+    return {}
+
+
+async def test_second_hook_on_same_token_in_one_run_is_catchable_hook_conflict(world):
+    run = await durable.start(double_booked, "one-run-token")
+    await wait_for_hook(world, "one-run-token")
+    await Gate(value=3).resume("one-run-token")
+    out = await run.return_value(timeout=30)
+    assert out["value"] == 3
+    assert "one-run-token" in out["conflict"], out
+    assert world.get_hook_by_token("one-run-token") is None  # disposed when the run ended
+
+
+async def test_duplicate_explicit_run_id_is_refused_and_first_run_kept(world):
+    first = durable.start_run(doubler, args=(6,), run_id="my-run-1")
+    assert await first.return_value(timeout=30) == 12
+    with pytest.raises(Exception) as info:
+        durable.start_run(doubler, args=(7,), run_id="my-run-1")
+    one_line_naming(info.value, "my-run-1")
+    assert_intact(world, {"my-run-1": ("completed", 12)})
+    assert reopen(world).get_run("my-run-1").input["args"] == [6]
+
+
 # -- functions that are not async ----------------------------------------------------------
 
 
@@ -216,19 +350,22 @@ def plain_workflow(x):
 
 
 @pytest.mark.parametrize(
-    "decorate",
+    ("decorate", "fn"),
     [
-        pytest.param(lambda r, f: r.step(f), id="step"),
-        pytest.param(lambda r, f: r.step(max_retries=2)(f), id="step(max_retries)"),
-        pytest.param(lambda r, f: r.step(name="explicit-step")(f), id="step(name)"),
-        pytest.param(lambda r, f: r.workflow(f), id="workflow"),
-        pytest.param(lambda r, f: r.workflow(name="explicit-wf")(f), id="workflow(name)"),
-        pytest.param(lambda r, f: r.register_step(f, name="reg-step"), id="register_step"),
-        pytest.param(lambda r, f: r.register_workflow(f, name="reg-wf"), id="register_workflow"),
+        pytest.param(lambda r, f: r.step(f), plain_step, id="step"),
+        pytest.param(lambda r, f: r.step(max_retries=2)(f), plain_step, id="step(max_retries)"),
+        pytest.param(lambda r, f: r.step(name="explicit-step")(f), plain_step, id="step(name)"),
+        pytest.param(lambda r, f: r.register_step(f, name="reg-step"), plain_step,
+                     id="register_step"),
+        pytest.param(lambda r, f: r.workflow(f), plain_workflow, id="workflow"),
+        pytest.param(lambda r, f: r.workflow(name="explicit-wf")(f), plain_workflow,
+                     id="workflow(name)"),
+        pytest.param(lambda r, f: r.register_workflow(f, name="reg-wf"), plain_workflow,
+                     id="register_workflow"),
     ],
 )
-def test_function_that_is_not_async_is_refused_at_decoration(decorate):
+def test_function_that_is_not_async_is_refused_at_decoration(decorate, fn):
     registry = Workflows(namespace="badinput")
     with pytest.raises(TypeError) as info:
-        decorate(registry, plain_step)
-    one_line_naming(info.value, "plain_step", "async")
+        decorate(registry, fn)
+    one_line_naming(info.value, fn.__name__, "async")

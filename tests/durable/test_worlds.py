@@ -56,7 +56,7 @@ def test_default_path_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     con = sqlite3.connect(tmp_path / "env.db")
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"runs", "events", "steps", "waits", "hooks"} <= tables
+    assert {"runs", "events", "waits", "hooks", "inbox", "meta"} <= tables
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])

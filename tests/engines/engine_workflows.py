@@ -4,6 +4,7 @@ a subprocess / worker can rebuild them as `engine_workflows:<attr>`)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from pathlib import Path
 
@@ -183,3 +184,15 @@ orders = (create_workflow(id="orders")
           .map({"boxes": map_value(2)})
           .then(packing)
           .commit())
+
+
+@dataclasses.dataclass
+class Approval(durable.BaseHook):
+    ok: bool = False
+
+
+@native_wf.workflow
+async def native_approval(data: dict) -> dict:
+    data = await n_add_one(data)
+    answer = await Approval.wait(token=f"approve:{data['value']}")
+    return {"value": data["value"], "approved": answer.ok}

@@ -158,3 +158,30 @@ async def test_failing_loop_condition_fails_the_run(engine_name, world):
     assert result.status == "failed"
     assert isinstance(result.error, ZeroDivisionError)
     assert result.steps["body"].status == "success"
+
+
+async def test_resume_sent_before_the_step_suspends_is_kept(world):
+    import asyncio
+
+    from engine_workflows import suspend_resume
+
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(ctx):
+        started.set()
+        await release.wait()
+        return {"value": ctx.input_data["value"] + 1}
+
+    wf = (create_workflow(id="persistent").then(create_step("add_one", slow))
+          .then(suspend_resume.steps["approve"]).commit())
+    eng = get_engine("codegen", world=world)
+    run = asyncio.ensure_future(eng.run(wf, input_data={"value": 1}, run_id="persist-1"))
+    await started.wait()
+    early = asyncio.ensure_future(eng.resume(wf, "persist-1", step="approve", resume_data={"ok": True}))
+    await asyncio.sleep(0)
+    release.set()
+    first = await run
+    assert first.status in ("suspended", "success")  # the resume may already have landed
+    done = await early
+    assert done.status == "success"
+    assert done.result == {"value": 2, "approved": True}

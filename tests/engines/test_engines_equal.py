@@ -135,3 +135,37 @@ def test_engine_names():
     assert ENGINE_NAMES == ("default", "codegen", "codegen-strict", "stepmode", "native")
     with pytest.raises(ValueError, match="unknown engine 'nope'"):
         get_engine("nope")
+
+
+TIMESTAMPS = {"started_at", "ended_at", "suspended_at", "resumed_at"}
+
+
+def comparable(result):
+    """The whole JSON result without run id and timestamps."""
+    d = result.to_dict()
+    d.pop("run_id")
+    d["steps"] = {k: {f: v for f, v in r.items() if f not in TIMESTAMPS} for k, r in d["steps"].items()}
+    return d
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_whole_results_are_equal_across_engines(case, world):
+    wf, inp, _, _ = CASES[case]
+    results = []
+    for name in ENGINES:
+        result = await engine(name, world).run(wf, input_data=inp, initial_state={"s": 1},
+                                               request_context={"tenant": "acme"})
+        results.append(comparable(result))
+    assert results[0] == results[1] == results[2]
+
+
+async def test_whole_suspend_resume_results_are_equal_across_engines(world):
+    firsts, dones = [], []
+    for name in ENGINES:
+        eng = engine(name, world)
+        first = await eng.run(W.suspend_resume, input_data=v(3))
+        firsts.append(comparable(first))
+        dones.append(comparable(await eng.resume(W.suspend_resume, first.run_id,
+                                                 resume_data={"ok": True})))
+    assert firsts[0] == firsts[1] == firsts[2]
+    assert dones[0] == dones[1] == dones[2]

@@ -35,3 +35,15 @@ async def test_wrong_kind_of_target_is_unsupported(world):
         await get_engine("codegen", world=world).run(W.native_sequential, input_data={"value": 1})
     with pytest.raises(Unsupported, match="has no `.native` definition"):
         await get_engine("native", world=world).run(W.sequential, input_data={"value": 1})
+
+
+async def test_native_suspends_on_a_hook_and_resumes(world):
+    eng = get_engine("native", world=world)
+    first = await eng.run(W.native_approval, input_data={"value": 3})
+    assert first.status == "suspended"
+    assert first.suspended == [["approve:4"]]
+    assert {k: r.status for k, r in first.steps.items()} == {"n_add_one": "success"}
+    done = await eng.resume(W.native_approval, first.run_id, step="approve:4",
+                            resume_data={"ok": True})
+    assert done.status == "success"
+    assert done.result == {"value": 4, "approved": True}

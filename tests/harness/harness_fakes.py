@@ -28,6 +28,14 @@ class FakeScenario:
     uses: tuple[str, ...] = ()  # constructs ("branch", "sleep_fn", ...) engines may refuse
     workaround: str | None = None
     behaviour: str = "normal"  # "normal" | "raise" | "die" | "slow"
+    initial_state: Any = None
+    request_context: Any = None
+
+    def fresh_input(self) -> Any:
+        return self.input_data
+
+    def native_kwargs(self) -> dict[str, Any]:
+        return {"input_data": self.input_data}
 
 
 @dataclass

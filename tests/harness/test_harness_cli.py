@@ -14,8 +14,15 @@ import harness.session
 import harness.targets
 from harness.cli import main
 
-COMMANDS = [["list"], ["run"], ["resume"], ["codegen"], ["worker"], ["runs"], ["runs", "list"],
-            ["runs", "show"], ["matrix"]]
+
+def _all_commands(group=main, prefix=()):
+    for name, cmd in sorted(group.commands.items()):
+        yield [*prefix, name]
+        if hasattr(cmd, "commands"):
+            yield from _all_commands(cmd, (*prefix, name))
+
+
+COMMANDS = list(_all_commands())
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +33,12 @@ def _in_tmp(tmp_path, monkeypatch):
 
 def invoke(*args: str):
     return CliRunner().invoke(main, list(args))
+
+
+def test_command_list() -> None:
+    mine = {"list", "run", "resume", "codegen", "worker", "runs", "runs list", "runs show",
+            "matrix"}
+    assert mine <= {" ".join(c) for c in COMMANDS}
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=" ".join)
@@ -164,6 +177,17 @@ def test_matrix_writes_reports_and_check_names_worse_cells(fakes, tmp_path) -> N
     assert r.exit_code == 1
     assert "1 cell(s) worse than" in r.stderr
     assert "sum on default: pass -> fail (fail: result: expected 4, got 3)" in r.stderr
+    # --exact: the narrowed run lacks the codegen-strict cells, and sum changed: stale
+    hf.SCENARIOS["sum"].expect["result"] = 3
+    r = invoke("matrix", "--check", str(out / "matrix.json"), "--exact", "--no-progress",
+               "--engine", "default")
+    assert r.exit_code == 1, r.stderr
+    assert "no longer measured (was unsupported)" in r.stderr
+    r = invoke("matrix", "--check", str(out / "matrix.json"), "--exact", "--no-progress",
+               "--output", str(tmp_path / "again"))
+    assert r.exit_code == 0, r.stderr
+    r = invoke("matrix", "--exact", "--no-progress")
+    assert r.exit_code == 2 and "--exact needs --check" in one_line_error(r)
     # a narrowed run without --output writes no files
     assert (out / "matrix.json").read_text() == json.dumps(baseline, indent=2) + "\n"
 

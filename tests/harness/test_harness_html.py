@@ -91,3 +91,24 @@ def test_a_console_error_is_detected(tmp_path) -> None:
     dom, stderr = dump_dom(page, tmp_path)
     assert status(dom)["console-errors"] == "1"
     assert any("deliberate" in line for line in console_errors(stderr))
+
+
+@pytest.mark.slow
+def test_real_matrix_page(tmp_path) -> None:
+    """Real cells (2 scenarios x every engine) through build_matrix and the HTML renderer."""
+    from engines import ENGINE_NAMES
+    from harness.runner import RunPlan, run_matrix_cells
+    from harness.session import build_matrix
+
+    ids = ["wcp1-sequence", "branch-closure"]
+    cells = run_matrix_cells(RunPlan(engines=list(ENGINE_NAMES), scenarios=ids, jobs=1))
+    m = build_matrix(list(ENGINE_NAMES), ids, cells)
+    page = tmp_path / "matrix.html"
+    page.write_text(render(m, "html"), encoding="utf-8")
+    dom, stderr = dump_dom(page, tmp_path, "#cell=codegen-strict/branch-closure")
+    st = status(dom)
+    assert st["console-errors"] == "0" and console_errors(stderr) == []
+    assert st["cells"] == str(len(ENGINE_NAMES) * len(ids))
+    details = dom[dom.index('<div id="details"'):]
+    assert "branch-closure on codegen-strict: unsupported" in details
+    assert "codegen-strict compiles only" in details  # the engine's own reason

@@ -158,3 +158,23 @@ def test_durability_cell_that_never_reaches_its_kill_point_fails(monkeypatch) ->
                              scenario_lookup=hf.lookup_durable_scenario, check=hf.fake_check))
     assert cell.verdict is Verdict.FAIL
     assert cell.diff[0].startswith("the kill point (end #1 of 'step9') was never reached")
+
+
+def test_generated_source_is_kept_and_cut_when_huge() -> None:
+    from harness.drive import SOURCE_LIMIT, generated_source
+
+    class Compiling:
+        name = "codegen"
+
+        def __init__(self, lines: int) -> None:
+            self.lines = lines
+
+        def source(self, scenario):
+            return "".join(f"x{i} = {i}\n" for i in range(self.lines))
+
+    scen = hf.FakeScenario("big")
+    assert generated_source(Compiling(3), scen) == "x0 = 0\nx1 = 1\nx2 = 2\n"
+    cut = generated_source(Compiling(10_000), scen)
+    assert cut is not None and len(cut) < SOURCE_LIMIT + 200
+    assert cut.endswith("for the whole source\n") and "`wfbench codegen big`" in cut
+    assert generated_source(hf.FakeEngine("default"), scen) is None

@@ -14,7 +14,7 @@ import time
 
 import pydantic
 
-from durable import BaseHook, Workflows, sleep
+from durable import BaseHook, RetryableError, Workflows, get_step_metadata, sleep
 
 wf = Workflows()
 
@@ -32,7 +32,8 @@ def append_line(path: str, line: str) -> None:
 async def chain_step(side: str, i: int, acc: int) -> int:
     """Record ``step-<i>`` in the side-effect file, linger, return ``acc + i``."""
     append_line(side, f"step-{i:02d}")
-    await asyncio.sleep(STEP_SECONDS)
+    # the last step lingers longer so a test can kill the process while it is in flight
+    await asyncio.sleep(STEP_SECONDS if i < 19 else 1.0)
     return acc + i
 
 
@@ -81,3 +82,35 @@ async def approval_flow(side: str, token: str) -> str:
     """Wait on an ``Approval`` hook with the given token, then run one step with its payload."""
     approval = await Approval.wait(token=token)
     return await finish(side, approval.who, approval.ok)
+
+
+@wf.step(max_retries=5)
+async def flaky(side: str) -> str:
+    """Record the attempt number; ask for a retry 2 s later until the third attempt."""
+    attempt = get_step_metadata().attempt
+    append_line(side, f"attempt {attempt}")
+    if attempt < 3:
+        raise RetryableError(f"not yet (attempt {attempt})", retry_after=2)
+    return f"ok on attempt {attempt}"
+
+
+@wf.workflow
+async def retrying(side: str) -> str:
+    """One step that succeeds on its third attempt."""
+    return await flaky(side)
+
+
+@wf.step
+async def fan_leaf(side: str, i: int) -> int:
+    """Leaf ``i`` of a fan-out: records begin/end around a ``0.2 + 0.4 * i`` s pause."""
+    append_line(side, f"begin {i}")
+    await asyncio.sleep(0.2 + 0.4 * i)
+    append_line(side, f"end {i}")
+    return i * i
+
+
+@wf.workflow
+async def fan5(side: str) -> int:
+    """Five leaves called together (asyncio.gather); returns 0 + 1 + 4 + 9 + 16."""
+    results = await asyncio.gather(*(fan_leaf(side, i) for i in range(5)))
+    return sum(results)

@@ -1,10 +1,16 @@
-"""A workflow whose step order depends on an environment variable read at import time.
+"""A workflow whose operations depend on an environment variable read at import time.
 
-``WFBENCH_ND_VARIANT=original`` (the default): ``nd_alpha, nd_beta, nd_hold``.
-``WFBENCH_ND_VARIANT=reordered``: ``nd_alpha, nd_hold, nd_beta`` — so a worker importing the
-reordered module diverges from a log written by the original at position 1 (0-based; the second
-operation), where the log has ``nd_beta`` and the code calls ``nd_hold``.
-Imported as the top-level module ``crashwf_nd`` (see ``crashwf``).
+``WFBENCH_ND_VARIANT`` selects the operation sequence of ``shifting``:
+
+- ``original`` (default): ``nd_alpha(side)``, ``nd_beta(side, "b")``, ``nd_hold(side)``
+- ``reordered``: ``nd_alpha(side)``, ``nd_hold(side)``, ``nd_beta(side, "b")`` (order changed)
+- ``argument``: ``nd_alpha(side)``, ``nd_beta(side, "B")``, ``nd_hold(side)`` (argument changed)
+- ``kind``: ``nd_alpha(side)``, ``sleep(0)``, ``nd_beta(side, "b")``, ``nd_hold(side)`` (a sleep
+  where the log has a step)
+
+A worker importing a changed variant diverges from a log written by ``original`` at the second
+operation, where the log has ``nd_beta``. Imported as the top-level module ``crashwf_nd``
+(see ``crashwf``).
 """
 
 from __future__ import annotations
@@ -12,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import os
 
-from durable import Workflows
+from durable import Workflows, sleep
 
 wf = Workflows()
 
+VARIANTS = ("original", "reordered", "argument", "kind")
 VARIANT = os.environ.get("WFBENCH_ND_VARIANT", "original")
-if VARIANT not in ("original", "reordered"):
-    raise ValueError(f"WFBENCH_ND_VARIANT={VARIANT!r}: use 'original' or 'reordered'")
+if VARIANT not in VARIANTS:
+    raise ValueError(f"WFBENCH_ND_VARIANT={VARIANT!r}: use one of {', '.join(VARIANTS)}")
 
 
 def _append(path: str, line: str) -> None:
@@ -28,16 +35,16 @@ def _append(path: str, line: str) -> None:
 
 @wf.step
 async def nd_alpha(side: str) -> str:
-    """First step in both variants."""
+    """First operation in every variant."""
     _append(side, "alpha")
     return "a"
 
 
 @wf.step
-async def nd_beta(side: str) -> str:
-    """Second step of the original order, third of the reordered one."""
+async def nd_beta(side: str, tag: str) -> str:
+    """Second operation of the original order."""
     _append(side, "beta")
-    return "b"
+    return tag
 
 
 @wf.step
@@ -51,12 +58,14 @@ async def nd_hold(side: str) -> str:
 
 @wf.workflow
 async def shifting(side: str) -> str:
-    """Step order chosen by ``VARIANT`` at import time."""
+    """Operation sequence chosen by ``VARIANT`` at import time (see the module docstring)."""
     a = await nd_alpha(side)
-    if VARIANT == "original":
-        b = await nd_beta(side)
+    if VARIANT == "reordered":
         h = await nd_hold(side)
-    else:
-        h = await nd_hold(side)
-        b = await nd_beta(side)
+        b = await nd_beta(side, "b")
+        return a + b + h
+    if VARIANT == "kind":
+        await sleep(0)
+    b = await nd_beta(side, "B" if VARIANT == "argument" else "b")
+    h = await nd_hold(side)
     return a + b + h

@@ -74,7 +74,8 @@ class Child:
         self.lines.put(None)
 
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(encoding="utf-8")
 
     def describe(self) -> str:
