@@ -54,6 +54,8 @@ from durable.api import (
     WorkflowSandboxError,
     World,
     WorldCorruptError,
+    WorldError,
+    WorldWriteError,
     call_step,
     get_hook_by_token,
     get_run,
@@ -77,7 +79,7 @@ __all__ = [
     "RunRecord", "SqliteWorld", "StepFunction", "StepMetadata", "StepRecord", "WaitRecord",
     "Worker", "WorkflowFunction", "WorkflowMetadata", "WorkflowNotRegisteredError",
     "WorkflowRunCancelledError", "WorkflowRunFailedError", "WorkflowSandboxError", "Workflows",
-    "World", "WorldCorruptError", "call_step", "get_hook_by_token", "get_run",
+    "World", "WorldCorruptError", "WorldError", "WorldWriteError", "call_step", "get_hook_by_token", "get_run",
     "get_step_metadata", "get_workflow_metadata", "get_world", "now", "random", "register_error",
     "resume_hook", "set_world", "sleep", "start", "start_run", "uuid4",
 ]

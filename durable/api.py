@@ -34,6 +34,8 @@ from durable._internal.errors import (
     WorkflowRunFailedError,
     WorkflowSandboxError,
     WorldCorruptError,
+    WorldError,
+    WorldWriteError,
 )
 from durable._internal.hooks import BaseHook, HookWait, resume_hook
 from durable._internal.memory_world import MemoryWorld
@@ -176,7 +178,7 @@ def get_step_metadata() -> StepMetadata:
             "get_step_metadata() can only be called inside a step run by the durable runtime "
             "(a step called inside a workflow, or via durable.call_step)"
         )
-    return meta
+    return meta if isinstance(meta, StepMetadata) else meta.get()
 
 
 def get_workflow_metadata() -> WorkflowMetadata:
@@ -209,7 +211,7 @@ __all__ = [
     "RunRecord", "SqliteWorld", "StepFunction", "StepMetadata", "StepRecord", "WaitRecord",
     "Worker", "WorkflowFunction", "WorkflowMetadata", "WorkflowNotRegisteredError",
     "WorkflowRunCancelledError", "WorkflowRunFailedError", "WorkflowSandboxError", "Workflows",
-    "World", "WorldCorruptError", "call_step", "get_hook_by_token", "get_run",
+    "World", "WorldCorruptError", "WorldError", "WorldWriteError", "call_step", "get_hook_by_token", "get_run",
     "get_step_metadata", "get_workflow_metadata", "get_world", "now", "random", "register_error",
     "resume_hook", "set_world", "sleep", "start", "start_run", "uuid4",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engines.base import Engine, flow_workflow_of
+from engines.base import Engine, flow_resume_check, flow_workflow_of
 
 
 class DefaultEngine(Engine):
@@ -48,6 +48,7 @@ class DefaultEngine(Engine):
                      **options: Any) -> Any:
         wf = flow_workflow_of(target, self.name)
         run = wf.create_run(run_id=run_id, store=self.store)
+        flow_resume_check(run, wf, run_id, self.store, step if label is None else None, self.name)
         self._active[run.run_id] = run
         try:
             return await run.resume(step=step, resume_data=resume_data, label=label,

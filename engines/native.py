@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from engines.base import Engine, native_workflow_of
-from flow.errors import FlowError, RestoredError
+from engines.base import Engine, NotResumable, RunNotFound, native_workflow_of, where_runs_are
+from flow.errors import RestoredError
 from flow.results import StepResult, WorkflowResult
 
 _STEP_STATUS = {"completed": "success", "failed": "failed", "running": "running",
@@ -89,11 +89,20 @@ class NativeEngine(Engine):
         import durable
 
         native_workflow_of(target)
+        try:
+            rec = self.world.get_run(run_id)
+        except durable.RunNotFoundError:
+            raise RunNotFound(run_id, where_runs_are(self.world), self.name) from None
+        if rec.status in ("completed", "failed", "cancelled"):
+            status = {"completed": "success", "cancelled": "canceled"}.get(rec.status, rec.status)
+            raise NotResumable.finished(run_id, status, step, self.name)
         hooks = self.world.list_hooks(run_id)
         if step is None:
             if len(hooks) != 1:
-                raise FlowError(f"run {run_id!r} has {len(hooks)} live hooks "
-                                f"({', '.join(h.token for h in hooks) or 'none'}); pass step=<token>")
+                raise NotResumable(f"run {run_id!r} has {len(hooks)} live hooks "
+                                   f"({', '.join(h.token for h in hooks) or 'none'}); pass "
+                                   "step=<token>", run_id=run_id, status="running", step=None,
+                                   engine=self.name)
             token = hooks[0].token
         else:
             token = str(step)

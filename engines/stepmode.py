@@ -16,7 +16,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from engines.base import Engine, Unsupported, flow_workflow_of
+from engines.base import Engine, Unsupported, flow_resume_check, flow_workflow_of
 from flow import (
     ConditionalEntry,
     ForeachEntry,
@@ -159,6 +159,7 @@ class StepmodeEngine(Engine):
                      **options: Any) -> Any:
         wf = wrapped(flow_workflow_of(target, self.name))
         run = wf.create_run(run_id=run_id, store=self.store)
+        flow_resume_check(run, wf, run_id, self.store, step if label is None else None, self.name)
         self._active[run.run_id] = run
         try:
             return await run.resume(step=step, resume_data=resume_data, label=label,

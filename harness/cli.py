@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -48,7 +49,28 @@ def _debug(ctx: click.Context | None) -> bool:
 
 
 class _Group(click.Group):
-    """Turns unexpected exceptions into one line (exit 1) unless --debug."""
+    """Turns click's usage errors into one line (exit 2) and unexpected exceptions into one
+    line (exit 1), unless --debug."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "wfbench"
+            click.echo(f"error: {_one_line(exc.format_message())} (see {where} --help)",
+                       err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(EXIT_FAILED)
+        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -61,8 +83,42 @@ class _Group(click.Group):
             usage = _usage_error(exc)
             if usage is not None:
                 raise UsageFailure(usage) from None
-            raise RunFailure(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)") \
-                from None
+            storage = _storage_error(exc)
+            if storage is not None:
+                raise RunFailure(storage) from None
+            raise RunFailure(f"{type(exc).__name__}: {_one_line(str(exc))} "
+                             "(run with --debug for the traceback)") from None
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__ or getattr(cur, "cause", None)
+    return out
+
+
+def _storage_error(exc: BaseException) -> str | None:
+    """One line for a database that cannot be written (read-only, disk full)."""
+    db = os.environ.get("WFBENCH_DB") or ".wfbench/runs.db"
+    for e in _causes(exc):
+        text = str(e).lower()
+        if "readonly" in text or "read-only" in text:
+            return (f"cannot write to {db}: the database is read-only; make it writable or "
+                    "pass another --db")
+        if "disk is full" in text or "file too large" in text or "disk full" in text:
+            return f"cannot write to {db}: database or disk is full; free space or pass another --db"
+        if "disk i/o error" in text:
+            return (f"cannot write to {db}: disk I/O error (is the disk full?); free space or "
+                    "pass another --db")
+    return None
 
 
 def _usage_error(exc: Exception) -> str | None:
@@ -80,7 +136,28 @@ def _usage_error(exc: Exception) -> str | None:
     return None
 
 
+class _QuietUnlessDebug(logging.Handler):
+    """Keeps the runtime's log records off stderr (errors reach the user as one line); with
+    --debug / WFBENCH_DEBUG they are printed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if os.environ.get("WFBENCH_DEBUG") or _DEBUG_FLAG:
+            sys.stderr.write(self.format(record) + "\n")
+
+
+_DEBUG_FLAG = False
+
+
+def _install_log_handler() -> None:
+    log = logging.getLogger("durable")
+    if not any(isinstance(h, _QuietUnlessDebug) for h in log.handlers):
+        log.addHandler(_QuietUnlessDebug())
+
+
 def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    global _DEBUG_FLAG
+    _install_log_handler()
+    _DEBUG_FLAG = bool(value)
     if value:
         ctx.meta["wfbench.debug"] = True
     return value
@@ -122,8 +199,48 @@ def _check_engine(name: str) -> str:
     return name
 
 
+_OUR_TABLES = {"runs", "events", "steps", "meta", "flow_runs", "flow_steps"}
+
+
+def check_database(path: Path) -> None:
+    """Refuse (exit 2, one line) a --db that is a directory, not SQLite, corrupt, or the SQLite
+    database of another application, before anything opens it for writing."""
+    import sqlite3
+
+    if path.is_dir():
+        raise UsageFailure(f"--db {path} is a directory; pass a file path")
+    if not path.exists() or path.stat().st_size == 0:
+        return  # a new database
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise UsageFailure(f"--db {path} cannot be opened ({exc}); pass another --db") from None
+    try:
+        try:
+            tables = {r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise UsageFailure(f"--db {path} is not a database ({exc}); move it away or "
+                               "pass another --db") from None
+        if tables and not tables & _OUR_TABLES:
+            some = ", ".join(sorted(tables)[:5])
+            raise UsageFailure(f"--db {path} is not a wfbench database (it has tables {some}); "
+                               "pass another --db")
+        try:
+            problems = [r[0] for r in con.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            raise UsageFailure(f"--db {path} is corrupt ({_one_line(problems[0])}); move it away "
+                               "or pass another --db")
+    finally:
+        con.close()
+
+
 def _use_db(db: str | None) -> None:
-    """Point every engine and world of this process at the SQLite file `db`."""
+    """Point every engine and world of this process at the SQLite file `db` (checked first)."""
+    path = Path(db) if db else Path(os.environ.get("WFBENCH_DB") or ".wfbench/runs.db")
+    check_database(path)
     if db:
         Path(db).parent.mkdir(parents=True, exist_ok=True)
         os.environ["WFBENCH_DB"] = str(Path(db))
@@ -178,11 +295,6 @@ def _report_result(result: Any, as_json: bool, engine: str, target: str) -> None
         click.echo(f"run {data.get('run_id') or getattr(result, 'run_id', '?')}: {status}")
         if status == "success":
             click.echo(json.dumps(data.get("result"), indent=2, default=repr))
-        elif status == "failed":
-            err = data.get("error")
-            if isinstance(err, dict):
-                err = f"{err.get('name')}: {err.get('message')}"
-            click.echo(f"error: {err}")
         elif status == "suspended":
             suspended = data.get("suspended") or []
             click.echo(f"suspended at: {json.dumps(suspended)}")
@@ -191,8 +303,90 @@ def _report_result(result: Any, as_json: bool, engine: str, target: str) -> None
             step = paths[0] if len(paths) == 1 else "STEP"
             click.echo(f"resume with: wfbench resume --engine {engine} {target} {run_id} "
                        f"--step {step} --data JSON")
+    if status == "failed":
+        err = data.get("error")
+        if isinstance(err, dict):
+            err = f"{err.get('name')}: {err.get('message')}"
+        storage = _storage_error(Exception(str(err)))
+        click.echo(f"error: {storage or 'the run failed: ' + _one_line(str(err))}", err=True)
+    elif status in ("canceled", "cancelled"):
+        click.echo("error: the run was cancelled", err=True)
     if status in ("failed", "canceled", "cancelled"):
         sys.exit(EXIT_FAILED)
+
+
+def _check_target(engine: str, eng: Any, obj: Any, target: str) -> None:
+    """Exit 2 (one line naming TARGET) when the engine cannot run this target at all."""
+    from engines import Unsupported
+    from flow import Workflow
+
+    wf = obj if isinstance(obj, Workflow) else getattr(obj, "workflow", None)
+    if engine != "native":
+        if not isinstance(wf, Workflow):
+            shown = f"{type(obj).__name__} {_one_line(repr(obj))[:60]}"
+            raise UsageFailure(f"{target} is not a workflow (got {shown}); point TARGET at a "
+                               "committed create_workflow(...).commit()")
+        if not getattr(wf, "committed", True):
+            raise UsageFailure(f"{target}: workflow {wf.id!r} is not committed; call .commit() "
+                               "on it")
+    from engines import EngineError
+
+    try:
+        eng.check(obj)
+    except (Unsupported, EngineError) as exc:
+        hint = " (use --engine default|codegen|stepmode)" if engine == "native" else ""
+        raise UsageFailure(f"engine {engine!r} cannot run {target}: {_one_line(str(exc))}{hint}") \
+            from None
+
+
+def _schema_error(exc: BaseException, option: str, target: str, obj: Any) -> UsageFailure:
+    issues = getattr(exc, "issues", None) or []
+    detail = "; ".join(f"{path}: {msg}" if path else str(msg) for path, msg in issues) \
+        or _one_line(str(exc))
+    wf = getattr(obj, "workflow", obj)
+    name = getattr(wf, "id", target)
+    what = "input" if option == "--input" else "resume"
+    return UsageFailure(f"{option} does not match the {what} schema of {name!r}: {detail}; "
+                        f"fix the {what} data")
+
+
+def _db_label() -> str:
+    return os.environ.get("WFBENCH_DB") or ".wfbench/runs.db"
+
+
+_ALREADY = {"success": "completed", "completed": "completed", "failed": "failed",
+            "canceled": "been cancelled", "cancelled": "been cancelled"}
+
+
+def _check_resumable(engine: str, eng: Any, obj: Any, run_id: str, step: str | None) -> None:
+    """Exit 2 when RUN_ID does not exist or has already finished."""
+    status: str | None = None
+    if engine in ("codegen", "codegen-strict", "native"):
+        world = getattr(eng, "world", None) or _world(None)
+        try:
+            rec = world.get_run(run_id)
+        except LookupError:
+            rec = None
+        if rec is None:
+            raise UsageFailure(f"no run {run_id!r} in {_db_label()}; `wfbench runs list` "
+                               "shows the runs")
+        out = getattr(rec, "output", None)
+        status = str(rec.status)
+        if isinstance(out, dict) and out.get("status") in _ALREADY and status != "running":
+            status = str(out["status"])
+    else:
+        store = getattr(eng, "store", None)
+        if store is None or not hasattr(store, "list_runs"):
+            return
+        found = [st for _wf, rid, st in store.list_runs() if rid == run_id]
+        if not found:
+            raise UsageFailure(f"no run {run_id!r} in {_db_label()}; `wfbench runs list` "
+                               "shows the runs")
+        status = found[-1]
+    if status in _ALREADY:
+        waits = f" (nothing waits on {step!r} any more)" if step else ""
+        raise UsageFailure(f"run {run_id!r} has already {_ALREADY[status]}; only a suspended "
+                           f"run can be resumed{waits}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,13 +455,27 @@ def run_cmd(engine: str, target: str, input_text: str | None, run_id: str | None
     input_data = _parse_json(input_text, "--input")
     _use_db(db)
     obj, kind = _resolve(target)
-    if input_data is None and kind == "scenario":
-        input_data = obj.fresh_input() if hasattr(obj, "fresh_input") else obj.input_data
+    extra: dict[str, Any] = {}
+    if kind == "scenario":  # the scenario's calling conventions (scenarios.base)
+        if input_data is None:
+            input_data = obj.fresh_input()
+        if engine == "native":
+            extra["kwargs"] = {**obj.native_kwargs(), "input_data": input_data}
+            input_data = None
+        else:
+            for name in ("initial_state", "request_context"):
+                if getattr(obj, name, None) is not None:
+                    extra[name] = dict(getattr(obj, name))
     eng = _make_engine(engine)
+    _check_target(engine, eng, obj, target)
+    from flow import ValidationError
     from harness.targets import target_ref
 
-    result = asyncio.run(eng.run(obj, input_data=input_data, run_id=run_id,
-                                 target_ref=target_ref(target, kind)))
+    try:
+        result = asyncio.run(eng.run(obj, input_data=input_data, run_id=run_id,
+                                     target_ref=target_ref(target, kind), **extra))
+    except ValidationError as exc:  # raised before anything ran
+        raise _schema_error(exc, "--input", target, obj) from None
     _report_result(result, as_json, engine, target)
 
 
@@ -292,10 +500,33 @@ def resume_cmd(engine: str, target: str, run_id: str, step: str | None, data_tex
     _check_engine(engine)
     resume_data = _parse_json(data_text, "--data")
     _use_db(db)
-    obj, _ = _resolve(target)
+    obj, kind = _resolve(target)
     eng = _make_engine(engine)
+    _check_target(engine, eng, obj, target)
+    _check_resumable(engine, eng, obj, run_id, step)
+    from flow import FlowError, ValidationError
+
     step_arg: Any = step.split(".") if step and "." in step else step
-    result = asyncio.run(eng.resume(obj, run_id, step=step_arg, resume_data=resume_data))
+    try:
+        if kind == "scenario" and engine == "native" and step:
+            # a scenario's native definition waits on hook_token(run_id, step) for the payload
+            # {"data": ...} (scenarios.natives.common); --step may be the step or the token
+            from scenarios.drive import engine_resume
+
+            path = step.removeprefix(f"{run_id}/")
+            index = None
+            if "#" in path:
+                path, _, idx = path.rpartition("#")
+                index = int(idx)
+            arg = {"step": path.split(".") if "." in path else path,
+                   "resume_data": resume_data, "for_each_index": index}
+            result = asyncio.run(engine_resume(eng, obj, run_id, arg, native=True))
+        else:
+            result = asyncio.run(eng.resume(obj, run_id, step=step_arg, resume_data=resume_data))
+    except ValidationError as exc:
+        raise _schema_error(exc, "--data", target, obj) from None
+    except (FlowError, LookupError) as exc:  # nothing to resume there (no such step or hook)
+        raise UsageFailure(f"cannot resume run {run_id!r}: {_one_line(str(exc))}") from None
     _report_result(result, as_json, engine, target)
 
 

@@ -1,15 +1,21 @@
 """Driving one scenario on one engine: start the run, then play the scenario's actions.
 
-Owns the translation from a scenario's `actions` (resume, cancel, crash-and-recover) into
-calls on the `Engine` interface, and the side-effect trace the scenario's steps record into.
-It decides no verdict: it returns the final `WorkflowResult` and the trace, or lets the
-engine's exception (`Unsupported` or anything else) propagate to `harness.runner`.
+- Ordinary scenarios: `scenarios.drive.drive_engine` starts the run through `engine.run` and
+  plays the actions (resume -> `engine.resume`, cancel_after -> `engine.cancel`), recording the
+  side-effect trace in memory (`drive_actions`).
+- Scenarios with a `durability` spec: the protocol of `scenarios.base.DurabilitySpec`, with
+  child processes (`python -m harness.crashrun`) sharing the cell's SQLite file and trace file:
+  start (A, SIGKILLed at the kill point), optional resume (B), recover (C) (`drive_durable`).
+  An engine that cannot recover says so by raising `Unsupported` in C: measured by trying.
+
+It decides no verdict: it returns the final result, the trace and checkpoint differences, or
+lets the engine's exception (`Unsupported` or anything else) propagate to `harness.runner`.
+Also owns `generated_source` (the codegen source shown in the HTML report).
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import sys
@@ -68,12 +74,6 @@ def _full_source(engine: Any, scenario: Any) -> str | None:
     except Exception:  # noqa: BLE001 - refusals are reported by run(), not here
         return None
     return src if isinstance(src, str) else None
-
-
-async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 @dataclass
@@ -141,9 +141,11 @@ async def _child(phase: str, refs: ChildRefs, scenario_id: str, run_id: str, wor
             run_id, str(out)]
     if action is not None:
         args.append(json.dumps(action))
-    proc = await asyncio.create_subprocess_exec(*args, env=env, cwd=str(workdir),
-                                                stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
+    err_path = workdir / f"{phase}.stderr"
+    with open(err_path, "wb") as err_file:  # a file, not a pipe: a chatty child never blocks
+        proc = await asyncio.create_subprocess_exec(*args, env=env, cwd=str(workdir),
+                                                    stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=err_file)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + deadline_s
     killed = False
@@ -165,7 +167,7 @@ async def _child(phase: str, refs: ChildRefs, scenario_id: str, run_id: str, wor
         if proc.returncode is None:
             _kill(proc)
             await proc.wait()
-    stderr = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
+    stderr = err_path.read_text(encoding="utf-8", errors="replace")
     if killed:
         return None
     if not out.exists():
@@ -246,9 +248,3 @@ async def drive_durable(scenario: Any, workdir: Path, refs: ChildRefs) -> Outcom
     _raise_for("recover", recovered)
     return Outcome(result=recovered.get("result"), trace=_trace_load(trace_file), run_id=run_id,
                    native=refs.engine_name == "native", extra_diff=extra)
-
-
-def _field(action: Any, name: str) -> Any:
-    if isinstance(action, dict):
-        return action.get(name)
-    return getattr(action, name, None)

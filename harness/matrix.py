@@ -215,12 +215,26 @@ def row_value(cells: Sequence[Cell]) -> RowValue:
 
 
 def wcp_score(cells: Sequence[Cell], workaround: bool) -> str:
-    """`+` every scenario of the pattern passes directly, `+/-` passes only through a workaround,
-    `-` not expressible (unsupported) or failing."""
+    """The WCP rating of one engine for one pattern, from the verdicts of its scenarios:
+
+    - `+`: every scenario passes, with a first-class construct;
+    - `+/-`: every scenario passes but only through a workaround, or some pass and the others
+      are refused (`unsupported`: partial support);
+    - `-`: none passes (not expressible), or one fails or errors.
+    """
     counted = [c for c in cells if c.verdict is not Verdict.NA]
-    if not counted or any(c.verdict is not Verdict.PASS for c in counted):
+    passed = [c for c in counted if c.verdict is Verdict.PASS]
+    if not passed or any(c.verdict in (Verdict.FAIL, Verdict.ERROR) for c in counted):
         return "-"
-    return "+/-" if workaround else "+"
+    if len(passed) < len(counted) or workaround:
+        return "+/-"
+    return "+"
+
+
+# Families whose scenarios measure durability, not expressiveness: they carry a WCP id for the
+# pattern they crash inside, but the WCP score rates expressiveness only (the durability row
+# and the scenario rows show them).
+WCP_EXCLUDED_FAMILIES = frozenset({"durability", "determinism"})
 
 
 @dataclass
@@ -268,6 +282,8 @@ class Matrix:
     def wcp(self) -> dict[str, Any]:
         patterns: dict[str, list[ScenarioInfo]] = {}
         for s in self.scenarios:
+            if s.family in WCP_EXCLUDED_FAMILIES:
+                continue
             for w in s.wcp:
                 patterns.setdefault(w, []).append(s)
         out: list[dict[str, Any]] = []

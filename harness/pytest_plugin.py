@@ -65,10 +65,15 @@ def wf_engine_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def wf_engine(wf_engine_name: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """An `engines.Engine` (one test instance per engine), storing runs under tmp_path."""
-    monkeypatch.setenv("WFBENCH_DB", str(tmp_path / "wfbench-runs.db"))
-    from engines import get_engine
+    from harness.runner import default_engine_factory, reset_process_worlds
 
-    yield get_engine(wf_engine_name)
+    monkeypatch.setenv("WFBENCH_DB", str(tmp_path / "wfbench-runs.db"))
+    reset_process_worlds()  # a durable world opened by an earlier test is on another file
+    try:
+        yield default_engine_factory(wf_engine_name)
+    finally:
+        monkeypatch.delenv("WFBENCH_DB")
+        reset_process_worlds()
 
 
 @pytest.hookimpl(wrapper=True)

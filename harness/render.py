@@ -138,7 +138,9 @@ def render_markdown(matrix: Matrix) -> str:
     out += ["", "## Scenarios", "",
             tabulate([[_md_escape(x) for x in row] for row in r], headers=h, tablefmt="github"), "",
             "## Workflow patterns (WCP)", "",
-            "`+` direct, `+/-` only through a workaround, `-` not expressible or failing.", "",
+            "`+` direct, `+/-` only through a workaround or partly (some scenarios refused), "
+            "`-` not expressible or failing. Durability and determinism scenarios are not "
+            "counted here (see the durability rows).", "",
             tabulate([[_md_escape(x) for x in row] for row in wr], headers=wh, tablefmt="github"),
             ""]
     notes = [c for c in _ordered_cells(matrix) if c.verdict is not Verdict.PASS]
@@ -350,7 +352,8 @@ def render_html(matrix: Matrix) -> str:
     w('<div id="details"><p class="muted">Click a cell to see its details.</p></div>')
 
     w("<h2>Workflow patterns (WCP)</h2>")
-    w('<p class="muted">+ direct, +/- only through a workaround, - not expressible or failing.</p>')
+    w('<p class="muted">+ direct, +/- only through a workaround or partly, - not expressible '
+      'or failing (durability and determinism scenarios not counted).</p>')
     w("<table><thead><tr><th>pattern</th><th>scenarios</th>")
     w("".join(f"<th>{_e(e)}</th>" for e in engines) + "</tr></thead><tbody>")
     for p in matrix.wcp()["patterns"]:

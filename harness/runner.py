@@ -340,6 +340,7 @@ class _Progress:
                 TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(),
                 TimeElapsedColumn(), TextColumn("{task.description}"),
                 console=console, transient=True, disable=not console.is_terminal,
+                auto_refresh=False,  # no refresh thread: worker processes are forked
             )
             self._progress.__enter__()
             self._task = self._progress.add_task("", total=self.total)
@@ -349,6 +350,7 @@ class _Progress:
         if self._progress is not None:
             self._progress.update(self._task, advance=1,
                                   description=f"{cell.engine} {cell.scenario}: {cell.verdict}")
+            self._progress.refresh()
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:

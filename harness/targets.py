@@ -60,6 +60,15 @@ def load_file_attr(path_text: str, attr: str) -> Any:
         sys.path.insert(0, str(resolved.parent))
         try:
             spec.loader.exec_module(module)
+        except SyntaxError as exc:
+            sys.modules.pop(mod_name, None)
+            raise BadTarget(f"cannot load target {path_text}:{attr}: SyntaxError: {exc.msg} "
+                            f"({path.name}, line {exc.lineno}); fix {path_text}") from None
+        except Exception as exc:
+            sys.modules.pop(mod_name, None)
+            msg = "; ".join(p.strip() for p in str(exc).splitlines() if p.strip())
+            raise BadTarget(f"cannot load target {path_text}:{attr}: {type(exc).__name__}: "
+                            f"{msg}; fix {path_text}") from None
         except BaseException:
             sys.modules.pop(mod_name, None)
             raise

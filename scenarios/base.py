@@ -40,7 +40,6 @@ The final result checked against `expect` is the result of the last start/resume
 from __future__ import annotations
 
 import copy
-import fnmatch
 import importlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -175,9 +174,7 @@ class KillPoint:
         """True when `trace` (a `scenarios.trace.Trace`) shows the kill point."""
         if self.event == "start":
             return bool(trace.runs(self.name) >= self.count)
-        ended = [s for s in trace.spans if s.end_seq is not None
-                 and (s.name == self.name or fnmatch.fnmatchcase(s.name, self.name))]
-        return len(ended) >= self.count
+        return bool(trace.ended(self.name) >= self.count)
 
 
 @dataclass(frozen=True)

@@ -119,26 +119,40 @@ def _anchor(trace: Trace, ref: str, side: str) -> tuple[str, str]:
     return ref, ("end" if side == "left" else "start")
 
 
+def _summary_text(trace: Trace, limit: int = 30) -> str:
+    """`trace.summary()` for a message, cut after `limit` names."""
+    items = list(trace.summary().items())
+    text = ", ".join(f"{n!r}: {v!r}" for n, v in items[:limit])
+    if len(items) > limit:
+        text += f", ... ({len(items) - limit} more names)"
+    return "{" + text + "}"
+
+
 def check_trace(exp: TraceExpect, trace: Trace | None) -> list[str]:
-    """Differences between a `TraceExpect` and a recorded trace."""
+    """Differences between a `TraceExpect` and a recorded trace.
+
+    Linear in the number of spans (see `Trace`); the trace summary is only computed when a
+    difference is reported."""
     if trace is None:
         return ["trace: expected side effects but no trace was recorded"]
     out: list[str] = []
-    summary = trace.summary()
     for pat, cnt in exp.runs.items():
         n = trace.runs(pat)
         if not _count_ok(cnt, n):
-            out.append(f"trace: {pat!r} expected to start {_count_text(cnt)} time(s), started {n} (trace: {summary})")
+            out.append(f"trace: {pat!r} expected to start {_count_text(cnt)} time(s), started {n} "
+                       f"(trace: {_summary_text(trace)})")
     for pat, cnt in exp.completed.items():
         n = trace.completed(pat)
         if not _count_ok(cnt, n):
-            out.append(f"trace: {pat!r} expected to complete {_count_text(cnt)} time(s), completed {n} (trace: {summary})")
+            out.append(f"trace: {pat!r} expected to complete {_count_text(cnt)} time(s), completed {n} "
+                       f"(trace: {_summary_text(trace)})")
     if exp.strict:
-        from fnmatch import fnmatchcase
-
-        extra = [n for n in trace.names() if not any(n == p or fnmatchcase(n, p) for p in exp.runs)]
+        expected_names: set[str] = set()
+        for p in exp.runs:
+            expected_names.update(trace.matching_names(p))
+        extra = [n for n in trace.names() if n not in expected_names]
         if extra:
-            out.append(f"trace: unexpected steps ran: {extra} (trace: {summary})")
+            out.append(f"trace: unexpected steps ran: {extra} (trace: {_summary_text(trace)})")
     for pat, mx in exp.max_in_flight.items():
         got = trace.max_in_flight(pat)
         if got != mx:

@@ -30,6 +30,7 @@ import os
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -229,6 +230,12 @@ class Trace:
     """Read-only view of recorded events with the queries `check` needs.
 
     Name patterns (`pattern` arguments) are fnmatch globs: "copy-*" matches copy-1, copy-2...
+
+    Cost is linear in the number of spans: spans are indexed by name once; a pattern without
+    glob characters is a dict lookup, a glob is matched against the distinct names only (never
+    against every span), and each pattern's spans are computed once. `stats` counts the work
+    ("fnmatch": fnmatch calls, "spans_scanned": spans visited by queries, "matches": patterns
+    resolved) so tests can assert linearity without timing anything.
     """
 
     def __init__(self, events: Iterable[TraceEvent]) -> None:
@@ -243,19 +250,49 @@ class Trace:
                 s = spans[e.span]
                 spans[e.span] = Span(s.name, s.span, s.start_seq, s.start_t, s.pid, e.seq, e.t, e.ok)
         self.spans: list[Span] = [spans[k] for k in order]
+        self._by_name: dict[str, list[Span]] = {}
+        for s in self.spans:  # in order of start, names in order of first start
+            self._by_name.setdefault(s.name, []).append(s)
+        self._matched: dict[str, list[Span]] = {}
+        self.stats: Counter[str] = Counter()
 
     def __repr__(self) -> str:
-        return f"Trace({len(self.spans)} spans: {self.summary()})"
+        return f"Trace({len(self.events)} events, {len(self.spans)} spans, {len(self._by_name)} names)"
 
     def names(self) -> list[str]:
         """Distinct span names in order of first start."""
-        seen: dict[str, None] = {}
-        for s in self.spans:
-            seen.setdefault(s.name, None)
-        return list(seen)
+        return list(self._by_name)
 
     def _match(self, pattern: str) -> list[Span]:
-        return [s for s in self.spans if s.name == pattern or fnmatch.fnmatchcase(s.name, pattern)]
+        """The spans whose name matches `pattern`, in order of start (computed once)."""
+        hit = self._matched.get(pattern)
+        if hit is not None:
+            return hit
+        self.stats["matches"] += 1
+        if not _GLOB_CHARS.intersection(pattern):
+            found = self._by_name.get(pattern, [])
+        else:
+            groups = []
+            for name, group in self._by_name.items():
+                self.stats["fnmatch"] += 1
+                if name == pattern or fnmatch.fnmatchcase(name, pattern):
+                    groups.append(group)
+            found = groups[0] if len(groups) == 1 else sorted(
+                (s for g in groups for s in g), key=lambda s: s.start_seq)
+        self.stats["spans_scanned"] += len(found)
+        self._matched[pattern] = found
+        return found
+
+    def matching_names(self, pattern: str) -> list[str]:
+        """The distinct names that `pattern` matches (in order of first start)."""
+        if not _GLOB_CHARS.intersection(pattern):
+            return [pattern] if pattern in self._by_name else []
+        out = []
+        for name in self._by_name:
+            self.stats["fnmatch"] += 1
+            if name == pattern or fnmatch.fnmatchcase(name, pattern):
+                out.append(name)
+        return out
 
     def runs(self, pattern: str) -> int:
         """How many spans matching `pattern` started."""
@@ -264,6 +301,10 @@ class Trace:
     def completed(self, pattern: str) -> int:
         """How many spans matching `pattern` ended normally (ok=True)."""
         return sum(1 for s in self._match(pattern) if s.ok)
+
+    def ended(self, pattern: str) -> int:
+        """How many spans matching `pattern` ended (normally or not)."""
+        return sum(1 for s in self._match(pattern) if s.end_seq is not None)
 
     def max_in_flight(self, pattern: str = "*") -> int:
         """Largest number of ended spans matching `pattern` open at the same moment (by seq)."""
@@ -288,5 +329,8 @@ class Trace:
         return max(m, key=lambda s: s.end_seq or 0) if m else None
 
     def summary(self) -> dict[str, str]:
-        """name -> "runs/completed" (for messages)."""
-        return {n: f"{self.runs(n)}/{self.completed(n)}" for n in self.names()}
+        """name -> "runs/completed" (for messages; one pass over the spans)."""
+        return {n: f"{len(g)}/{sum(1 for s in g if s.ok)}" for n, g in self._by_name.items()}
+
+
+_GLOB_CHARS = frozenset("*?[")

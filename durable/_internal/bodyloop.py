@@ -24,20 +24,54 @@ def _refuse_timer() -> WorkflowSandboxError:
     )
 
 
+class _Handle:
+    """A ready callback (what asyncio.Handle is, minus debug support: one is made per
+    wake-up of the body, so it is kept small)."""
+
+    __slots__ = ("_callback", "_args", "_context", "_cancelled", "_loop")
+
+    def __init__(self, callback: Callable[..., Any], args: tuple[Any, ...], loop: BodyLoop,
+                 context: contextvars.Context | None) -> None:
+        self._callback = callback
+        self._args = args
+        self._context = context if context is not None else contextvars.copy_context()
+        self._cancelled = False
+        self._loop = loop
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def get_context(self) -> contextvars.Context:
+        return self._context
+
+    def _run(self) -> None:
+        try:
+            self._context.run(self._callback, *self._args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {"message": f"Exception in callback {self._callback!r}", "exception": exc,
+                 "handle": self})
+
+
 class BodyLoop(asyncio.AbstractEventLoop):
     """A minimal event loop with only a ready queue; see module docstring."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
-        self._ready: collections.deque[asyncio.Handle] = collections.deque()
+        self._ready: collections.deque[_Handle] = collections.deque()
         self._clock = clock
         self._closed = False
         self.errors: list[dict[str, Any]] = []
 
     # scheduling
     def call_soon(self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> asyncio.Handle:  # type: ignore[override]
-        h = asyncio.Handle(callback, args, self, context)
+        h = _Handle(callback, args, self, context)
         self._ready.append(h)
-        return h
+        return h  # type: ignore[return-value]
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None) -> asyncio.TimerHandle:  # type: ignore[override]
         raise _refuse_timer()
@@ -100,7 +134,7 @@ class BodyLoop(asyncio.AbstractEventLoop):
         ready = self._ready
         while ready:
             h = ready.popleft()
-            if not h.cancelled():
+            if not h._cancelled:
                 h._run()
             n += 1
         return n

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,9 +43,27 @@ class WorkflowMetadata:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
-CURRENT_STEP: contextvars.ContextVar[StepMetadata | None] = contextvars.ContextVar(
-    "durable_current_step", default=None
-)
+class LazyStepMetadata:
+    """What the driver puts in CURRENT_STEP: the StepMetadata fields, made into the (frozen)
+    record only when a step asks for it (most steps never do)."""
+
+    __slots__ = ("fields", "made")
+
+    def __init__(self, run_id: str, step_id: str, step_name: str, attempt: int,
+                 started_at: float, workflow_name: str) -> None:
+        self.fields = (run_id, step_id, step_name, attempt, started_at, workflow_name)
+        self.made: StepMetadata | None = None
+
+    def get(self) -> StepMetadata:
+        if self.made is None:
+            f = self.fields
+            self.made = StepMetadata(f[0], f[1], f[2], f[3],
+                                     datetime.fromtimestamp(f[4], UTC), f[5])
+        return self.made
+
+
+CURRENT_STEP: contextvars.ContextVar[StepMetadata | LazyStepMetadata | None] = (
+    contextvars.ContextVar("durable_current_step", default=None))
 CURRENT_STEP_WORKFLOW: contextvars.ContextVar[WorkflowMetadata | None] = contextvars.ContextVar(
     "durable_current_step_workflow", default=None
 )

@@ -8,7 +8,16 @@ NondeterminismError and the run fails. Then — and from the start for a fresh r
 is journaled and executed, and each result is delivered back. Per progress point there is one
 world commit: the delivered result (``step_completed``) together with the operations the body
 called after receiving it (``step_created`` + ``step_started`` of the next step), so a chain
-of N steps costs about N commits and no replay.
+of N steps costs about N commits and no replay. That commit happens before the next step's
+body runs: a completed step is durable before anything after it starts.
+
+The hot path (profiled; see /work/notes/perf.md): when the body waits on exactly one step and
+nothing else is pending (no other step in flight, no timer, no live hook), the driver runs that
+step *inline* — awaited directly in the driver's task, under its own contextvars.Context —
+instead of as a task plus two trips through the host loop; a lease heartbeat timer is armed
+only if the step really waits. Values are JSON-encoded once (events carry their text), the
+chain yields to the host loop every few milliseconds, and the lease is renewed by time, not
+per step. Steps called together (gather) or next to a sleep/hook run as tasks, concurrently.
 
 Delivery discipline (what makes replay faithful): results are delivered one at a time, and the
 body is pumped until idle after each; the log records deliveries in that order, and creations
@@ -42,7 +51,7 @@ from durable._internal.context import (
     CURRENT_BODY,
     CURRENT_STEP,
     CURRENT_STEP_WORKFLOW,
-    StepMetadata,
+    LazyStepMetadata,
     WorkflowMetadata,
 )
 from durable._internal.durations import parse_seconds, to_timestamp
@@ -52,6 +61,8 @@ from durable._internal.errors import (
     LeaseLostError,
     NondeterminismError,
     RetryableError,
+    WorldCorruptError,
+    WorldWriteError,
 )
 from durable._internal.leases import retire_owner
 from durable._internal.registry import StepFunction, WorkflowFunction
@@ -88,6 +99,7 @@ def _name_json(name: str) -> str:
 
 LEASE_SECONDS = 15.0
 PARK_AFTER = 5.0
+MAX_INTERRUPTED = 3  # a step whose process died this many times while running it is failed
 YIELD_EVERY = 0.005  # seconds: a chain of inline steps lets the host loop run at least this often
 MAX_POLL = 0.5
 MIN_POLL = 0.01
@@ -97,10 +109,36 @@ CREATION = {"step_created": "step", "wait_created": "wait", "hook_created": "hoo
 DELIVERY = {"step_completed", "step_failed", "wait_completed", "hook_received", "hook_conflict"}
 
 LOCAL_DRIVERS: dict[str, Driver] = {}
+# run_id -> the error that stopped this process's driver of a run that is not terminal (a
+# world that cannot be written): `Run.wait` raises it instead of polling forever
+DRIVER_ERRORS: dict[str, BaseException] = {}
 
 
 class Op:
-    """One operation (step, wait or hook) of a body execution."""
+    """One operation (step, wait or hook) of a body execution. Immutable defaults live on the
+    class (an operation sets only what differs: creating one is on every step's path)."""
+
+    input_text = ""  # steps: the JSON of {"args", "kwargs"}, encoded once
+    future: asyncio.Future[Any] | None = None
+    in_log = False
+    log_event: Event | None = None
+    done = False
+    # steps
+    step: StepFunction | None = None
+    attempt = 0
+    failures = 0  # attempts that ended in an error (crash-interrupted ones are not counted)
+    started_at: float | None = None
+    retry_at: float | None = None
+    state = "new"
+    # waits
+    resume_at = 0.0
+    # hooks
+    hook_cls: Any = None
+    token = ""
+    error: BaseException | None = None
+    disposed = False
+    payloads: collections.deque[Any]
+    waiters: collections.deque[asyncio.Future[Any]]
 
     def __init__(self, kind: str, corr: str, pos: int, name: str, data: dict[str, Any]) -> None:
         self.kind = kind
@@ -108,26 +146,9 @@ class Op:
         self.pos = pos
         self.name = name
         self.data = data
-        self.input_text = ""  # steps: the JSON of {"args", "kwargs"}, encoded once
-        self.future: asyncio.Future[Any] | None = None
-        self.in_log = False
-        self.log_event: Event | None = None
-        self.done = False
-        # steps
-        self.step: StepFunction | None = None
-        self.attempt = 0
-        self.started_at: float | None = None
-        self.retry_at: float | None = None
-        self.state = "new"
-        # waits
-        self.resume_at = 0.0
-        # hooks
-        self.hook_cls: Any = None
-        self.token = ""
-        self.payloads: collections.deque[Any] = collections.deque()
-        self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
-        self.error: BaseException | None = None
-        self.disposed = False
+        if kind == "hook":
+            self.payloads = collections.deque()
+            self.waiters = collections.deque()
 
 
 def _compact(value: Any) -> str:
@@ -163,32 +184,31 @@ class _InContext:
     through to the task, so the task waits on them as if it awaited the coroutine itself.
     The driver's lease heartbeat is armed the first time the coroutine really waits."""
 
-    __slots__ = ("coro", "ctx", "driver")
+    __slots__ = ("coro", "ctx", "driver", "first")
 
-    def __init__(self, coro: Any, ctx: contextvars.Context, driver: Driver) -> None:
+    def __init__(self, coro: Any, ctx: contextvars.Context, driver: Driver, first: Any) -> None:
         self.coro = coro
         self.ctx = ctx
         self.driver = driver
+        self.first = first  # what the coroutine yielded at its first send
 
     def __await__(self) -> Generator[Any, None, Any]:
         coro, run = self.coro, self.ctx.run
         send, throw = coro.send, coro.throw
         value: Any = None
         exc: BaseException | None = None
-        armed = False
+        got = self.first
+        self.driver._arm_heartbeat()
         while True:
-            try:
-                got = run(send, value) if exc is None else run(throw, exc)
-            except StopIteration as stop:
-                return stop.value
-            if not armed:
-                armed = True
-                self.driver._arm_heartbeat()
             try:
                 value = yield got
                 exc = None
             except BaseException as e:  # cancellation of the task, or a future's error
                 value, exc = None, e
+            try:
+                got = run(send, value) if exc is None else run(throw, exc)
+            except StopIteration as stop:
+                return stop.value
 
 
 class Driver:
@@ -274,7 +294,7 @@ class Driver:
         if self.stopping:
             return fut
         try:
-            text = encode({"args": list(args), "kwargs": kwargs})
+            text = encode({"args": args, "kwargs": kwargs})
         except TypeError as exc:
             raise TypeError(f"arguments of step {step.name!r}: {exc}") from None
         pos, corr = self._next("step")
@@ -430,6 +450,7 @@ class Driver:
         """Run the driver to the end of its hold on the run (terminal, parked or lost)."""
         self.host_loop = asyncio.get_running_loop()
         LOCAL_DRIVERS[self.run_id] = self
+        DRIVER_ERRORS.pop(self.run_id, None)
         try:
             await self._drive()
         except asyncio.CancelledError:
@@ -438,19 +459,35 @@ class Driver:
         except LeaseLostError:
             self._abandon(release=False)
             self.outcome = "lost"
+        except WorldWriteError as exc:
+            # the store cannot be written (disk full, read-only...): the run is not failed (what
+            # was committed is intact, a worker continues it later); local waiters get the error
+            log.error("durable: run %s stopped: %s", self.run_id, exc)
+            self._abandon(release=False)
+            self.outcome = f"error: {exc}"
+            DRIVER_ERRORS[self.run_id] = exc
+            try:
+                self.world.release(self.run_id, self.owner, _now() + 30)
+            except Exception:
+                pass
         except Exception as exc:  # internal error: fail the run (or, failing that, release it)
-            log.exception("durable driver for run %s failed internally", self.run_id)
+            if isinstance(exc, WorldCorruptError):  # a damaged log: one line, no traceback
+                log.error("durable: run %s failed: %s", self.run_id, exc)
+            else:
+                log.exception("durable driver for run %s failed internally", self.run_id)
             self._abandon(release=False)
             self.outcome = f"error: {exc}"
             try:
                 err = error_to_dict(exc)
-                err["code"] = "RUNTIME_ERROR"
+                err["code"] = ("CORRUPTED_EVENT_LOG" if isinstance(exc, WorldCorruptError)
+                               else "RUNTIME_ERROR")
                 now = _now()
                 self.world.commit(self.run_id, self.owner, Batch(
                     events=[NewEvent("run_failed", None, {"error": err}, now)],
                     run_update={"status": "failed", "error": err, "completed_at": now}),
                     self.lease_seconds)
             except Exception:
+                DRIVER_ERRORS[self.run_id] = exc
                 try:
                     self.world.release(self.run_id, self.owner, _now() + 30)
                 except Exception:
@@ -497,12 +534,14 @@ class Driver:
 
     async def _drive(self) -> None:
         events: list[Event] = []
+        if self.run.status != "pending" or self.park_idle:
+            # a run another process created or ran: read its log (a fresh run started here
+            # has only its run_created event, which this process wrote)
+            events = self.world.list_events(self.run_id)
         if self.run.status == "pending":
             now = _now()
             self.batch.events.append(NewEvent("run_started", None, {}, now))
             self.batch.run_update.update(status="running", started_at=now)
-        else:
-            events = self.world.list_events(self.run_id)
         self.log_ops = [e for e in events if e.type in CREATION]
         self.deliveries_left = sum(1 for e in events if e.type in DELIVERY)
         self.log_disposed = {e.correlation_id for e in events
@@ -540,6 +579,7 @@ class Driver:
                 op.state = "running"
             elif t == "step_retrying":
                 op.attempt = int(d.get("attempt", op.attempt))
+                op.failures += 1
                 op.retry_at = d.get("retry_after")
                 op.state = "retrying"
             elif t in ("step_completed", "step_failed"):
@@ -592,10 +632,13 @@ class Driver:
         op.attempt += 1
         if op.started_at is None:
             op.started_at = now
-        if op.attempt > op.step.max_retries + 1:
+        # an attempt cut short by a crash is not a failure: the step runs again (at-least-once)
+        # and keeps its retries; only a step whose process keeps dying is given up on
+        interrupted = op.attempt - 1 - op.failures
+        if interrupted > MAX_INTERRUPTED:
             err = error_to_dict(FatalError(
-                f"step {op.name!r} exceeded max retries ({op.step.max_retries}) after recovery"),
-                fatal=True)
+                f"step {op.name!r} was interrupted {interrupted} times (its process died while "
+                f"running it each time): giving up"), fatal=True)
             self._record_failure(op, err, now)
             return
         op.state = "running"
@@ -635,9 +678,8 @@ class Driver:
             base.run(CURRENT_BODY.set, None)
             base.run(CURRENT_STEP_WORKFLOW.set, self.wf_meta)
             self.step_base_ctx = base
-        meta = StepMetadata(self.run_id, op.corr, op.name, op.attempt,
-                            datetime.fromtimestamp(op.started_at or _now(), UTC),
-                            self.run.workflow_name)
+        meta = LazyStepMetadata(self.run_id, op.corr, op.name, op.attempt,
+                                op.started_at or _now(), self.run.workflow_name)
         ctx = base.copy()
         ctx.run(CURRENT_STEP.set, meta)
         return ctx
@@ -664,7 +706,12 @@ class Driver:
         args, kwargs = self._step_args(op)
         try:
             coro = ctx.run(op.step.fn, *args, **kwargs)
-            value = await _InContext(coro, ctx, self)
+            try:
+                got = ctx.run(coro.send, None)  # a step that never waits ends here
+            except StopIteration as stop:
+                value = stop.value
+            else:
+                value = await _InContext(coro, ctx, self, got)
             ok = True
         except asyncio.CancelledError:
             raise
@@ -711,15 +758,22 @@ class Driver:
 
     # ------------------------------------------------------------------ live loop
     def _commit(self, require_running: bool = True) -> CommitResult | None:
-        if self.batch.empty():
+        b = self.batch
+        if not b.events and b.empty():
             return None
-        b, self.batch = self.batch, Batch()
         res = self.world.commit(self.run_id, self.owner, b, self.lease_seconds, require_running)
         self.last_commit = _mono()
+        # the batch object is reused (worlds copy what they keep): a fresh one per step costs
+        b.events.clear()
+        if b.waits or b.hooks_created or b.hooks_disposed or b.inbox_consumed or b.run_update:
+            self.batch = Batch()
         return res
 
     def _check_body(self) -> None:
         if self.finalized:
+            return
+        task = self.body_task
+        if self.fatal is None and (task is None or not task.done()):
             return
         now = _now()
         if self.fatal is not None:
@@ -950,6 +1004,7 @@ class Driver:
                 op.state = "completed"
                 self.batch.events.append(NewEvent("step_completed", op.corr, None, at,
                                                   f'{{"result":{text}}}'))
+                del self.ops[op.corr]  # done: nothing looks a finished step up again (O(1) memory)
                 if not self.stopping:
                     self.clock = at
                     self._deliver_step(op, True, _loads(text))
@@ -958,7 +1013,8 @@ class Driver:
         else:
             fatal = isinstance(value, FatalError)
         err = error_to_dict(value, fatal=fatal)
-        if not fatal and op.attempt < op.step.max_retries + 1 and not self.stopping:
+        failures = op.failures + 1  # failed attempts including this one
+        if not fatal and failures < op.step.max_retries + 1 and not self.stopping:
             if isinstance(value, RetryableError):
                 ra = value.retry_after
                 if ra is None:
@@ -970,13 +1026,14 @@ class Driver:
             else:
                 retry_at = at + op.step.retry_delay
             op.state = "retrying"
+            op.failures = failures
             op.retry_at = retry_at
             self.batch.events.append(NewEvent(
                 "step_retrying", op.corr,
                 {"attempt": op.attempt, "error": err, "retry_after": retry_at}, at))
             self._schedule(op, retry_at, ("retry", op))
             return
-        if not fatal and op.attempt >= op.step.max_retries + 1:
+        if not fatal and failures >= op.step.max_retries + 1:
             err["fatal"] = True
         self._record_failure(op, err, at)
 

@@ -77,8 +77,18 @@ class LeaseLostError(Exception):
     """Internal: another process took over the run this driver was holding."""
 
 
-class WorldCorruptError(RuntimeError):
-    """The world's storage file is not a wfbench SQLite database or is corrupt."""
+class WorldError(RuntimeError):
+    """A problem with the world's storage (base class; the message names the file)."""
+
+
+class WorldCorruptError(WorldError):
+    """The world's storage file is not a wfbench SQLite database, or it (or one of its
+    records) is corrupt."""
+
+
+class WorldWriteError(WorldError):
+    """The world's storage cannot be written (disk full, I/O error, read-only file, path that
+    cannot be created). What was committed before is intact; the run stays recoverable."""
 
 
 BUILTIN_ERROR_NAMES: dict[str, type[BaseException]] = {}

@@ -109,7 +109,15 @@ class MemoryWorld:
                 return result
             now = _now()
             hooks_by_corr = {h.correlation_id: h for h in batch.hooks_created}
+            log = self._events[run_id]
+            fast = 0
             for ev in batch.events:
+                text = ev.text
+                if text is not None:  # the step path: append the JSON text as it is
+                    self._seq += 1
+                    log.append((self._seq, ev.type, ev.correlation_id, None, text, ev.created_at))
+                    fast += 1
+                    continue
                 if ev.type == "hook_created" and ev.correlation_id in hooks_by_corr:
                     hook = hooks_by_corr[ev.correlation_id]
                     other = self._hooks.get(hook.token)
@@ -134,6 +142,7 @@ class MemoryWorld:
                                 self._append(run_id, NewEvent("hook_disposed", hook.correlation_id,
                                                               {"token": token}, ev.created_at))
                 self._append(run_id, ev)
+            self.stats["events_appended"] += fast
             for w in batch.waits:
                 self._waits[run_id][w.correlation_id] = copy_record(w)
             for corr in batch.hooks_disposed:
@@ -144,7 +153,7 @@ class MemoryWorld:
                 ids = set(batch.inbox_consumed)
                 self._inbox[run_id] = [i for i in self._inbox.get(run_id, []) if i.id not in ids]
             for k, v in batch.run_update.items():
-                setattr(run, k, copy.deepcopy(v))
+                setattr(run, k, v if v is None or isinstance(v, float | int | str) else copy.deepcopy(v))
             if run.status in TERMINAL:
                 self._dispose_all_hooks(run_id, now)
                 run.lease_owner = None

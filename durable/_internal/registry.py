@@ -10,7 +10,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from durable._internal.context import current_body
+from durable._internal.context import CURRENT_BODY
+
+_CURRENT_BODY_GET = CURRENT_BODY.get
 
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_DELAY = 1.0  # seconds between attempts of a failing step (the reference: 1 s)
@@ -62,7 +64,7 @@ class StepFunction:
         return f"<durable step {self.name!r}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        body = current_body()
+        body = _CURRENT_BODY_GET()
         if body is None:
             return self.fn(*args, **kwargs)
         return body.call_step(self, args, kwargs)

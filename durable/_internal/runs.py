@@ -10,7 +10,7 @@ from collections.abc import Generator
 from typing import Any
 
 from durable._internal.context import current_body
-from durable._internal.driver import LEASE_SECONDS, LOCAL_DRIVERS, Driver
+from durable._internal.driver import DRIVER_ERRORS, LEASE_SECONDS, LOCAL_DRIVERS, Driver
 from durable._internal.errors import (
     RunNotFoundError,
     WorkflowRunCancelledError,
@@ -152,6 +152,9 @@ class Run:
             if remaining is not None and remaining <= 0:
                 raise TimeoutError(f"run {self.run_id} is still {rec.status} after {timeout} s")
             drv = LOCAL_DRIVERS.get(self.run_id)
+            if drv is None and self.run_id in DRIVER_ERRORS:
+                # this process's driver stopped on an error and nobody else holds the run
+                raise DRIVER_ERRORS[self.run_id]
             if drv is not None and drv.world is self.world and not drv.done.is_set():
                 waiter = asyncio.get_running_loop().create_task(drv.done.wait())
                 try:

@@ -4,16 +4,19 @@ synchronous=NORMAL. Several worker processes on one machine share the file throu
 Path: the ``path`` argument, else ``$WFBENCH_DB``, else ``.wfbench/runs.db``.
 Tables: runs, events, waits, hooks, inbox, meta. Values are stored as JSON text.
 
-Cost per step (the hot path): one transaction that checks the run's lease and status with one
-indexed read and appends the step's events (about one WAL page). Step records are not a table:
-`list_steps` folds them from the ``step_*`` events (they carry the same data), and the lease
-is renewed (an UPDATE of the run row) only when a third of it has passed, not on every commit.
+Cost per step (the hot path): ONE SQL statement, its own transaction: an INSERT of the step's
+events (already-encoded JSON) guarded by ``WHERE EXISTS (the run is running and held by this
+owner)``, so the lease and status check is atomic with the append. Anything else (run updates,
+hooks, waits, a lease to renew, or a guard that fails) goes through the full commit: BEGIN
+IMMEDIATE, read the run's status and holder (skipped when ``PRAGMA data_version`` shows no other
+connection wrote since this one's last commit), write, COMMIT. Step records are not a table:
+`list_steps` folds them from the ``step_*`` events (they carry the same data), and the lease is
+renewed (an UPDATE of the run row) only when a third of it has passed, not on every commit.
 """
 
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import os
 import sqlite3
@@ -27,8 +30,10 @@ from durable._internal.errors import (
     LeaseLostError,
     RunNotFoundError,
     WorldCorruptError,
+    WorldWriteError,
 )
 from durable._internal.leases import owner_is_dead
+from durable._internal.serialization import decode_own
 from durable._internal.world import (
     TERMINAL,
     TERMINAL_EVENTS,
@@ -78,12 +83,24 @@ _RUN_COLS = (
 _JSON_RUN_FIELDS = {"input", "output", "error", "attributes"}
 _SELECT_HOLD = "SELECT status, lease_owner FROM runs WHERE run_id=?"
 _SPECIAL_EVENTS = frozenset(("hook_created", *TERMINAL_EVENTS))
+_APPEND_SQL: dict[int, str] = {}
 _INSERT_EVENT = ("INSERT INTO events(run_id, type, correlation_id, data, created_at)"
                  " VALUES (?,?,?,?,?)")
 
 
 def _loads(text: Any) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else decode_own(text)
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    msg = str(exc).lower()
+    return (type(exc) is sqlite3.DatabaseError or "malformed" in msg
+            or "not a database" in msg or "file is not a database" in msg)
+
+
+def _is_busy(exc: sqlite3.DatabaseError) -> bool:
+    msg = str(exc).lower()
+    return "locked" in msg or "busy" in msg
 
 
 def _run_from_row(row: tuple[Any, ...], path: Any = "") -> RunRecord:
@@ -122,12 +139,26 @@ class SqliteWorld:
         self._gen = 0
         if self.path.exists() and self.path.is_dir():
             raise WorldCorruptError(f"SqliteWorld path {str(self.path)!r} is a directory: pass a file path")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorldWriteError(
+                f"cannot create SqliteWorld at {str(self.path)!r}: its directory "
+                f"{str(self.path.parent)!r} cannot be created ({exc.strerror or exc}): "
+                "pass another path / $WFBENCH_DB"
+            ) from None
         try:
             self._conn = sqlite3.connect(
                 str(self.path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
             self._init_schema()
+        except sqlite3.OperationalError as exc:
+            if _is_corruption(exc):
+                raise WorldCorruptError(
+                    f"{str(self.path)!r} is not a SQLite database or is corrupt ({exc}): "
+                    "move it away or pass another path / $WFBENCH_DB"
+                ) from None
+            raise self._db_error(exc) from None
         except sqlite3.DatabaseError as exc:
             raise WorldCorruptError(
                 f"{str(self.path)!r} is not a SQLite database or is corrupt ({exc}): "
@@ -161,8 +192,27 @@ class SqliteWorld:
                 )
             c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            if c.in_transaction:
+                c.execute("ROLLBACK")
             raise
+
+    def _db_error(self, exc: sqlite3.DatabaseError) -> Exception:
+        """The durable error for a failed SQLite call (the message names the file)."""
+        if _is_corruption(exc):
+            return WorldCorruptError(
+                f"{str(self.path)!r} is corrupt ({exc}): move it away or pass another path")
+        if isinstance(exc, sqlite3.OperationalError) and not _is_busy(exc):
+            msg = str(exc).lower()
+            if "readonly" in msg or "read-only" in msg:
+                why = "the database is read-only; make it writable"
+            elif "full" in msg or "i/o" in msg:
+                why = f"database or disk is full or failing ({exc}); free disk space"
+            else:
+                why = f"{exc}; check the file and its directory"
+            return WorldWriteError(
+                f"cannot write to {str(self.path)!r}: {why} or pass another path / $WFBENCH_DB "
+                "(what was committed is intact)")
+        return exc
 
     # -- transaction helper ---------------------------------------------------------------
     def _write(self, fn: Any) -> Any:
@@ -170,29 +220,42 @@ class SqliteWorld:
             c = self._conn
             try:
                 c.execute("BEGIN IMMEDIATE")
-            except sqlite3.DatabaseError as exc:
-                raise WorldCorruptError(f"{str(self.path)!r}: {exc}") from None
-            try:
                 out = fn(c)
                 c.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
-                c.execute("ROLLBACK")
-                if type(exc) is sqlite3.DatabaseError:  # malformed image, not "locked" etc.
-                    raise WorldCorruptError(f"{str(self.path)!r} is corrupt: {exc}") from None
-                raise
+                if c.in_transaction:  # after SQLITE_FULL/IOERR SQLite has rolled back already
+                    try:
+                        c.execute("ROLLBACK")
+                    except sqlite3.DatabaseError:
+                        pass
+                raise self._db_error(exc) from None
             except BaseException:
-                c.execute("ROLLBACK")
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
                 raise
             self.stats["writes"] += 1
             self._gen += 1
             return out
+
+    def _field(self, text: Any, run_id: str, what: str) -> Any:
+        """Decode one stored JSON value; a damaged one is a WorldCorruptError naming the run."""
+        try:
+            return _loads(text)
+        except ValueError as exc:
+            raise WorldCorruptError(
+                f"run {run_id!r} in {str(self.path)!r} has a damaged {what} ({exc}): "
+                "delete or repair that run; other runs are not affected"
+            ) from None
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._conn.execute(sql, args).fetchall()
             except sqlite3.DatabaseError as exc:
-                raise WorldCorruptError(f"{str(self.path)!r}: {exc}") from None
+                err = self._db_error(exc)
+                if err is exc:
+                    raise
+                raise err from None
 
     def _append(self, c: sqlite3.Connection, run_id: str, type_: str, corr: str | None,
                 data: Any, at: float) -> None:
@@ -232,25 +295,16 @@ class SqliteWorld:
         require_running: bool = True,
     ) -> CommitResult:
         with self._lock:
-            c = self._conn
-            try:
-                c.execute("BEGIN IMMEDIATE")
-            except sqlite3.DatabaseError as exc:
-                raise WorldCorruptError(f"{str(self.path)!r}: {exc}") from None
-            try:
-                result, lease, dv = self._commit_tx(c, run_id, owner, batch, lease_seconds,
-                                                    require_running)
-                c.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                c.execute("ROLLBACK")
-                if type(exc) is sqlite3.DatabaseError:  # malformed image, not "locked" etc.
-                    raise WorldCorruptError(f"{str(self.path)!r} is corrupt: {exc}") from None
-                raise
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            self.stats["writes"] += 1
-            self._gen += 1
+            if owner is not None and not (batch.run_update or batch.hooks_created or batch.waits
+                                          or batch.hooks_disposed or batch.inbox_consumed):
+                held = self._leases.get(run_id)
+                if held is not None and held[0] == owner and (
+                        held[1] - _now() >= lease_seconds * (2 / 3)):
+                    done = self._append_if_held(run_id, owner, batch)
+                    if done is not None:
+                        return done
+            result, lease, dv = self._write(
+                lambda c: self._commit_tx(c, run_id, owner, batch, lease_seconds, require_running))
             # what this commit leaves known about the run (valid while nothing else writes)
             if lease is not None:
                 self._leases[run_id] = lease
@@ -261,6 +315,46 @@ class SqliteWorld:
             else:
                 self._known.pop(run_id, None)
             return result
+
+    def _append_if_held(self, run_id: str, owner: str, batch: Batch) -> CommitResult | None:
+        """The step path: append plain events in ONE statement (its own transaction) that
+        checks, atomically, that `owner` still holds the run and that it is running. None when
+        it wrote nothing (lease lost, run ended, special events): the full commit decides."""
+        params: list[Any] = []
+        for ev in batch.events:
+            typ = ev.type
+            text = ev.text
+            if typ in _SPECIAL_EVENTS or text is None:
+                return None
+            params += (typ, ev.correlation_id, text, ev.created_at)
+        n = len(batch.events)
+        if n == 0:
+            return None
+        sql = _APPEND_SQL.get(n)
+        if sql is None:
+            sql = _APPEND_SQL[n] = (
+                "INSERT INTO events(run_id, type, correlation_id, data, created_at)"
+                " SELECT ?1, column2, column3, column4, column5 FROM (VALUES "
+                + ",".join(f"({k},?{4 * k + 3},?{4 * k + 4},?{4 * k + 5},?{4 * k + 6})"
+                           for k in range(n))
+                + ") WHERE EXISTS (SELECT 1 FROM runs WHERE run_id=?1 AND lease_owner=?2"
+                " AND status='running') ORDER BY column1")
+        c = self._conn
+        try:
+            cur = c.execute(sql, (run_id, owner, *params))
+        except sqlite3.DatabaseError as exc:
+            if c.in_transaction:
+                try:
+                    c.execute("ROLLBACK")
+                except sqlite3.DatabaseError:
+                    pass
+            raise self._db_error(exc) from None
+        if cur.rowcount != n:
+            return None
+        self.stats["writes"] += 1
+        self._gen += 1
+        self.stats["events_appended"] += n
+        return CommitResult("running")
 
     def _commit_tx(
         self, c: sqlite3.Connection, run_id: str, owner: str | None, batch: Batch,
@@ -274,6 +368,25 @@ class SqliteWorld:
         if (known is not None and owner is not None and known[0] == owner
                 and known[2] == self._gen and known[3] == dv):
             status, holder = known[1], owner
+            held = self._leases.get(run_id)
+            if (not (batch.run_update or batch.hooks_created or batch.waits
+                     or batch.hooks_disposed or batch.inbox_consumed)
+                    and held is not None and held[0] == owner
+                    and held[1] - _now() >= lease_seconds * (2 / 3)
+                    and not (require_running and status in TERMINAL)):
+                # the step path: nothing but plain events (the run row is not touched)
+                fast: list[tuple[Any, ...]] = []
+                for ev in batch.events:
+                    typ = ev.type
+                    if typ in _SPECIAL_EVENTS:
+                        break
+                    text = ev.text
+                    fast.append((run_id, typ, ev.correlation_id,
+                                 dumps(ev.data) if text is None else text, ev.created_at))
+                else:
+                    c.executemany(_INSERT_EVENT, fast)
+                    self.stats["events_appended"] += len(fast)
+                    return CommitResult(status), None, dv
         else:
             row = c.execute(_SELECT_HOLD, (run_id,)).fetchone()
             if row is None:
@@ -436,7 +549,8 @@ class SqliteWorld:
                 "UPDATE runs SET next_due_at=? WHERE run_id=? AND (next_due_at IS NULL OR next_due_at>?)",
                 (at, row[0], at),
             )
-            return HookRecord(row[0], row[1], row[2], _loads(row[3]), row[4])
+            return HookRecord(row[0], row[1], row[2], self._field(row[3], row[0], "hook metadata"),
+                              row[4])
         out: HookRecord = self._write(tx)
         return out
 
@@ -462,7 +576,12 @@ class SqliteWorld:
         if not rows and after_seq == 0:
             self.get_run(run_id)
         self.stats["events_read"] += len(rows)
-        return [Event(r[0], r[1], r[2], r[3], _loads(r[4]), r[5]) for r in rows]
+        try:
+            return [Event(r[0], r[1], r[2], r[3], None if r[4] is None else decode_own(r[4]), r[5])
+                    for r in rows]
+        except ValueError:  # name the damaged one
+            return [Event(r[0], r[1], r[2], r[3], self._field(r[4], run_id, f"event {r[0]}"), r[5])
+                    for r in rows]
 
     def list_steps(self, run_id: str) -> list[StepRecord]:
         """The run's step records in creation order, folded from its ``step_*`` events."""
@@ -472,7 +591,11 @@ class SqliteWorld:
             " ('step_created','step_started','step_retrying','step_completed','step_failed')"
             " ORDER BY seq", (run_id,),
         )
-        return steps_from_events(run_id, [(r[0], r[1], _loads(r[2]), r[3]) for r in rows])
+        try:
+            events = [(r[0], r[1], None if r[2] is None else decode_own(r[2]), r[3]) for r in rows]
+        except ValueError:  # name the damaged one
+            events = [(r[0], r[1], self._field(r[2], run_id, "step event"), r[3]) for r in rows]
+        return steps_from_events(run_id, events)
 
     def list_waits(self, run_id: str) -> list[WaitRecord]:
         rows = self._read(
@@ -484,21 +607,26 @@ class SqliteWorld:
     def list_hooks(self, run_id: str | None = None) -> list[HookRecord]:
         sql = "SELECT run_id, correlation_id, token, metadata, created_at FROM hooks"
         rows = self._read(sql + " WHERE run_id=?", (run_id,)) if run_id else self._read(sql)
-        return [HookRecord(r[0], r[1], r[2], _loads(r[3]), r[4]) for r in rows]
+        return [HookRecord(r[0], r[1], r[2], self._field(r[3], r[0], "hook metadata"), r[4])
+                for r in rows]
 
     def get_hook_by_token(self, token: str) -> HookRecord | None:
         rows = self._read(
             "SELECT run_id, correlation_id, token, metadata, created_at FROM hooks WHERE token=?",
             (token,),
         )
-        return HookRecord(rows[0][0], rows[0][1], rows[0][2], _loads(rows[0][3]), rows[0][4]) if rows else None
+        if not rows:
+            return None
+        r = rows[0]
+        return HookRecord(r[0], r[1], r[2], self._field(r[3], r[0], "hook metadata"), r[4])
 
     def read_inbox(self, run_id: str) -> list[InboxItem]:
         rows = self._read(
             "SELECT id, run_id, correlation_id, token, payload, created_at FROM inbox"
             " WHERE run_id=? ORDER BY id", (run_id,),
         )
-        return [InboxItem(r[0], r[1], r[2], r[3], _loads(r[4]), r[5]) for r in rows]
+        return [InboxItem(r[0], r[1], r[2], r[3], self._field(r[4], run_id, "hook payload"), r[5])
+                for r in rows]
 
     def due_runs(self, now: float, limit: int = 100) -> list[RunRecord]:
         rows = self._read(

@@ -135,7 +135,7 @@ class InboxItem:
     created_at: float
 
 
-@dataclass
+@dataclass(slots=True)
 class NewEvent:
     """An event to append (the world assigns ``seq``). ``text``, when given, is ``data``
     already encoded as JSON (the runtime encodes each value once; a world that stores JSON

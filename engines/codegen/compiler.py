@@ -2,9 +2,10 @@
 
 One `async def workflow_<id>(run, input_data)` per workflow (nested workflows get their own
 function in the same module and are called through `use_step("<nested id>")`). Steps are called as
-`await use_step("<id>")(...)`, parallel and branch children through `asyncio.gather`, foreach
-through a gather bounded by an `asyncio.Semaphore`, loops as `while` loops, sleeps as durable
-`await sleep(...)`, static mapping objects as inline code. Every Python closure of the graph
+`await use_step("<id>")(...)`, parallel and branch children through `run.gather` (asyncio.gather
+with return_exceptions=True, plus flow's precedence failed > suspended), foreach through
+`run.gather` bounded by an `asyncio.Semaphore`, branch conditions through `asyncio.gather`,
+loops as `while` loops, sleeps as durable `await sleep(...)`, static mapping objects as inline code. Every Python closure of the graph
 (branch and loop conditions, dynamic sleep functions, map functions, dynamic mapping fns) is
 *lifted*: it is called as `await use_closure("<workflow id>/entry<N>/...")(...)`, a registered step
 whose id is derived from its position only, so a worker in another process that compiles the same
@@ -14,7 +15,7 @@ User strings (ids, mapping keys, paths, constants) only ever appear in the sourc
 literals (`writer.literal`) or sanitised identifiers; comments escape them onto one line.
 
 The generated code talks to the run through the `run` object it receives (see
-`engines.codegen.runtime.FlowRun`): `use_step`, `use_closure`, `end`, `block`, `foreach_items`,
+`engines.codegen.runtime.FlowRun`): `use_step`, `use_closure`, `end`, `block`, `gather`, `foreach_items`,
 `foreach_end`, `mapping`, `from_step`, `from_init`, `from_request_context`, `constant`,
 `sleep_start`, `sleep_end`, `seconds`, `until`.
 
@@ -467,11 +468,10 @@ class _Compiler:
         children = [c.step for c in entry.steps]
         ids = [self.bind_step(b, s).step_id for s in children]
         w.comment(f"entry {no}: parallel " + ", ".join(self._describe(s) for s in children))
-        w.writeline(f"r = run.block({literal(ids)}, await asyncio.gather(")
+        w.writeline(f"r = run.block({literal(ids)}, await run.gather(")
         w.indent()
         for sid in ids:
             w.writeline(f"use_step({literal(sid)})(prev),")
-        w.writeline("return_exceptions=True,")
         w.outdent()
         w.writeline("))")
         self._stop_check("r.next_input")
@@ -501,7 +501,7 @@ class _Compiler:
             w.indent()
             w.writeline(f"calls.append(use_step({literal(sid)})(prev))")
             w.outdent()
-        w.writeline(f"r = run.block({literal(ids)}, await asyncio.gather(*calls, return_exceptions=True))")
+        w.writeline(f"r = run.block({literal(ids)}, await run.gather(*calls))")
         self._stop_check("r.next_input")
 
     def visit_loop(self, b: WorkflowBinding, no: int, entry: LoopEntry) -> None:
@@ -551,10 +551,9 @@ class _Compiler:
         w.outdent()
         w.outdent()
         w.blank()
-        w.writeline(f"r = run.foreach_end({literal(sid)}, prev, await asyncio.gather(")
+        w.writeline(f"r = run.foreach_end({literal(sid)}, prev, await run.gather(")
         w.indent()
         w.writeline(f"*[{fname}(index, item) for index, item in enumerate(items)],")
-        w.writeline("return_exceptions=True,")
         w.outdent()
         w.writeline("))")
         self._stop_check()

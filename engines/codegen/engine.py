@@ -21,10 +21,21 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from engines.base import Engine, EngineError, Unsupported, flow_workflow_of, is_flow_workflow
+from engines.base import (
+    BadTarget,
+    Engine,
+    EngineError,
+    NotResumable,
+    RunNotFound,
+    Unsupported,
+    flow_workflow_of,
+    is_flow_workflow,
+    where_runs_are,
+)
+from engines.codegen.errors import original_error, restore_error
 from engines.codegen.program import WATCHES, Program, program_for, send_resume
 from engines.codegen.runtime import TOKEN_PREFIX, FlowRun, Watch, forget_run, live_run
-from flow.errors import FlowError, RestoredError
+from flow.errors import FlowError
 from flow.results import StepResult, WorkflowResult
 
 log = logging.getLogger("engines.codegen")
@@ -112,15 +123,22 @@ def _status_of(durable_status: str) -> str:
 
 
 def result_from_json(data: dict[str, Any]) -> WorkflowResult:
-    """A `WorkflowResult` from its `to_dict()` JSON (errors come back as `RestoredError`)."""
-    err = data.get("error")
+    """A `WorkflowResult` from its JSON (`runtime.result_json` / `to_dict()`). Errors are rebuilt
+    with their class (`engines.codegen.errors.restore_error`): the original class when it can be
+    found, else a `RestoredError` subclass named after it."""
     return WorkflowResult(
         status=data["status"], result=data.get("result"),
-        error=RestoredError(str(err.get("name", "Error")), str(err.get("message", "")))
-        if isinstance(err, dict) else None,
-        steps={k: StepResult.from_dict(v) for k, v in (data.get("steps") or {}).items()},
+        error=restore_error(data.get("error")),
+        steps={k: _step_from_json(v) for k, v in (data.get("steps") or {}).items()},
         input=data.get("input"), suspended=[list(p) for p in data.get("suspended") or []],
         state=data.get("state") or {}, run_id=data.get("run_id") or "")
+
+
+def _step_from_json(data: dict[str, Any]) -> StepResult:
+    rec = StepResult.from_dict(data)
+    if data.get("error") is not None:
+        rec.error = restore_error(data["error"])
+    return rec
 
 
 class CodegenEngine(Engine):
@@ -190,11 +208,13 @@ class CodegenEngine(Engine):
 
         wf = flow_workflow_of(target, self.name)
         program = program_for(wf, strict=self.strict)
+        self._check_resumable(wf, program, run_id, step if label is None else label)
         if label is not None:
             labels = self._labels(run_id)
             if label not in labels:
-                raise FlowError(f'Resume label "{label}" not found among suspended steps. '
-                                f"Available labels: [{', '.join(sorted(labels))}]")
+                raise NotResumable(f'Resume label "{label}" not found among suspended steps. '
+                                   f"Available labels: [{', '.join(sorted(labels))}]",
+                                   run_id=run_id, status="suspended", step=label, engine=self.name)
             token = labels[label]
             path = self._waiting(run_id).get(token, [])
         else:
@@ -211,6 +231,27 @@ class CodegenEngine(Engine):
             return await self._drive(handle, run_id, watch, pending_token=token)
         finally:
             WATCHES.pop(run_id, None)
+
+    def _check_resumable(self, wf: Any, program: Program, run_id: str, step: Any) -> None:
+        """`RunNotFound` / `NotResumable` (ended run) / `BadTarget` (a run of another workflow),
+        from the run record, before anything is sent."""
+        import durable
+
+        try:
+            rec = self.world.get_run(run_id)
+        except durable.RunNotFoundError:
+            raise RunNotFound(run_id, where_runs_are(self.world), self.name) from None
+        if rec.workflow_name != program.name:
+            raise BadTarget(f"workflow {wf.id!r}",
+                            f"is not the workflow of run {run_id!r} (a run of "
+                            f"{rec.workflow_name!r}); resume it with the target it was started with",
+                            target=wf, engine=self.name)
+        if rec.status == "completed":
+            out = rec.output if isinstance(rec.output, dict) else {}
+            raise NotResumable.finished(run_id, str(out.get("status") or "success"), step,
+                                        self.name)
+        if rec.status in ("failed", "cancelled"):
+            raise NotResumable.finished(run_id, _status_of(rec.status), step, self.name)
 
     async def _drive(self, handle: Any, run_id: str, watch: Watch,
                      pending_token: str | None = None) -> WorkflowResult:
@@ -264,12 +305,14 @@ class CodegenEngine(Engine):
                 try:
                     token = _pick(waiting, step, index, run_id)
                     return token, waiting[token]
-                except FlowError:
+                except FlowError as exc:
                     if not running_here:
-                        raise
+                        raise NotResumable(str(exc), run_id=run_id, status="suspended", step=step,
+                                           engine=self.name) from None
             elif not running_here:
-                raise FlowError(f"run {run_id!r} of workflow {wf.id!r} has no suspended step to "
-                                "resume")
+                raise NotResumable(f"run {run_id!r} of workflow {wf.id!r} has no suspended step to "
+                                   "resume; it is still running", run_id=run_id, status="running",
+                                   step=step, engine=self.name)
             await asyncio.sleep(0.005)
 
     def _waiting(self, run_id: str) -> dict[str, list[str]]:
@@ -350,7 +393,7 @@ class CodegenEngine(Engine):
             return WorkflowResult(status="canceled", steps=steps,
                                   input=live.input if live else None,
                                   state=dict(live.state) if live else {}, run_id=run_id)
-        cause = getattr(exc, "cause", exc)
+        cause = original_error(getattr(exc, "cause", exc))
         return WorkflowResult(status="failed", error=cause,
                               steps=dict(live.records) if live else {},
                               input=live.input if live else None, run_id=run_id)

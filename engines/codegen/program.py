@@ -23,8 +23,10 @@ from engines.codegen.runtime import (
     FlowRun,
     Watch,
     closure_body,
+    enter_root_lane,
     flow_step_body,
     hook_token,
+    parked,
     step_retries,
 )
 
@@ -103,6 +105,7 @@ class Program:
         run = FlowRun(self, self.compiled.workflow_id, run_id, input_data, dict(initial_state or {}),
                       dict(request_context or {}))
         run.watch = WATCHES.get(run_id)
+        run.lane = enter_root_lane()
         _LIVE[run_id] = run
         try:
             out = await self.compiled.entry(run, input_data)
@@ -126,9 +129,10 @@ class Program:
         root.waiting_hooks[token] = list(path)
         for label in labels or []:
             root.labels[label] = token
-        root._notify()
-        payload = await _hook_class().wait(token=token, metadata={
-            "path": list(path), "foreach_index": index, "labels": list(labels or [])})
+        with parked():  # entered before the notification, so watchers see the task parked
+            root._notify()
+            payload = await _hook_class().wait(token=token, metadata={
+                "path": list(path), "foreach_index": index, "labels": list(labels or [])})
         root.waiting_hooks.pop(token, None)
         for label in labels or []:
             if root.labels.get(label) == token:

@@ -23,14 +23,18 @@ codegen run's `WorkflowResult` equals the default engine's for the same workflow
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engines.codegen.errors import StepFailed, error_json, original_error, restore_error
 from flow.context import RequestContext
-from flow.errors import FlowError, error_from_dict, error_to_dict
+from flow.errors import FlowError
 from flow.interpreter import META, Execution, Resume, call_step
 from flow.mapping import js_truthy, walk_path
 from flow.results import StepResult, WorkflowResult, to_jsonable
@@ -99,6 +103,110 @@ def forget_run(run_id: str) -> None:
     _LIVE.pop(run_id, None)
     for key in [k for k in _ERRORS if k[0] == run_id]:
         del _ERRORS[key]
+
+
+def result_json(result: WorkflowResult) -> dict[str, Any]:
+    """`result.to_dict()` with every error in `error_json` form (its class survives the JSON;
+    `engines.codegen.engine.result_from_json` reads it back)."""
+    out = result.to_dict()
+    if result.error is not None:
+        out["error"] = error_json(result.error)
+    for sid, rec in result.steps.items():
+        if rec.error is not None and sid in out["steps"]:
+            out["steps"][sid]["error"] = error_json(rec.error)
+    return out  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------------------------------
+# Tasks of a body: which ones are parked on a resume hook
+
+
+class Lane:
+    """One asyncio task of a codegen body: the body's own task (the root lane) or a child of a
+    parallel / branch / foreach entry started by `FlowRun.gather`. `hook_waits` counts the
+    resume hooks the task waits on right now; `children` are the lanes of the `gather` it
+    awaits. `blocked()` is True when the task can only go on after a resume."""
+
+    __slots__ = ("parent", "task", "hook_waits", "children")
+
+    def __init__(self, parent: Lane | None) -> None:
+        self.parent = parent
+        self.task: asyncio.Task[Any] | None = None
+        self.hook_waits = 0
+        self.children: list[Lane] | None = None
+
+    def blocked(self) -> bool:
+        if self.hook_waits > 0:
+            return True
+        kids = self.children
+        if not kids:
+            return False
+        pending = False
+        for kid in kids:
+            t = kid.task
+            if t is not None and t.done():
+                if _failed(t) or t.cancelled():
+                    return False  # the gather is about to decide: not parked
+                continue
+            if not kid.blocked():
+                return False
+            pending = True
+        return pending
+
+
+def _failed(task: asyncio.Task[Any]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is not None
+
+
+_LANE: contextvars.ContextVar[Lane | None] = contextvars.ContextVar("wfbench_codegen_lane",
+                                                                    default=None)
+
+
+def current_lane() -> Lane | None:
+    """The lane of the running task of a codegen body (None outside one)."""
+    return _LANE.get()
+
+
+@contextmanager
+def parked() -> Iterator[None]:
+    """Around a wait for a resume (a hook, a signal): the current body task counts as parked
+    (`Lane.blocked()`), so `FlowRun.gather` can fail an entry whose other child failed. Enter it
+    before notifying watchers that the step is suspended."""
+    lane = _LANE.get()
+    if lane is not None:
+        lane.hook_waits += 1
+    try:
+        yield
+    except Exception:
+        if lane is not None:
+            lane.hook_waits -= 1
+        raise
+    # a task cancelled or closed while it waits (its loop closed, the run abandoned, a sibling
+    # failed) stays parked: the run is still suspended at that step
+    if lane is not None:
+        lane.hook_waits -= 1
+
+
+def enter_root_lane() -> Lane:
+    """Called by the body: its own task becomes the root lane."""
+    lane = Lane(None)
+    lane.task = asyncio.current_task()
+    _LANE.set(lane)
+    return lane
+
+
+class _CancelledSuspended:
+    """The result of a suspended child of an entry that failed (see `FlowRun.gather`)."""
+
+    status = "suspended"
+    output = None
+    step_id = None
+
+    def __repr__(self) -> str:
+        return "CANCELLED_SUSPENDED"
+
+
+CANCELLED_SUSPENDED = _CancelledSuspended()
 
 
 # ------------------------------------------------------------------------------------------
@@ -171,6 +279,8 @@ class FlowRun:
         self.sleeping = 0
         self.watch: Watch | None = None
         self.final: WorkflowResult | None = None
+        self.lane: Lane | None = None  # root only: the body's task (see `Lane`)
+        self.wakers: set[Callable[[], None]] = set()  # root only: `gather` loops to wake
         self.validate_inputs = bool(getattr(self.root.workflow, "validate_inputs", True))
 
     # -- bookkeeping -----------------------------------------------------------------------
@@ -183,7 +293,10 @@ class FlowRun:
         return self.root.aborted
 
     def _notify(self) -> None:
-        w = self.root.watch
+        root = self.root
+        for wake in list(root.wakers):
+            wake()
+        w = root.watch
         if w is not None:
             w.changed()
 
@@ -210,8 +323,77 @@ class FlowRun:
         return out
 
     def is_quiescent_suspended(self) -> bool:
-        """True when the body waits only on Mastra resume hooks (nothing else in flight)."""
-        return self.root.inflight == 0 and bool(self.root.waiting_hooks) and self.root.final is None
+        """True when the body waits only on Mastra resume hooks: nothing in flight, and every
+        task of the body is parked on a hook or done (and no failure is on its way up)."""
+        root = self.root
+        lane = root.lane
+        return (root.inflight == 0 and bool(root.waiting_hooks) and root.final is None
+                and (lane is None or lane.task is None or lane.task.done() or lane.blocked()))
+
+    async def gather(self, *aws: Any) -> list[Any]:
+        """The children of a parallel, branch or foreach entry, run concurrently: like
+        `asyncio.gather(*aws, return_exceptions=True)` (results in order, a child's exception as
+        its result), with flow's precedence failed > suspended: once a child has failed and every
+        other child is done or parked on a resume hook, the parked ones are cancelled (their
+        result is `CANCELLED_SUSPENDED`) and the entry fails, as in flow, where a suspended step
+        returns instead of waiting."""
+        if not aws:
+            return []
+        root = self.root
+        parent = _LANE.get()
+        if parent is None:
+            parent = Lane(None)
+        loop = asyncio.get_running_loop()
+        lanes: list[Lane] = []
+        for aw in aws:
+            lane = Lane(parent)
+            ctx = contextvars.copy_context()
+            ctx.run(_LANE.set, lane)
+            lane.task = loop.create_task(aw, context=ctx)
+            lane.task.add_done_callback(lambda _t: root._notify())
+            lanes.append(lane)
+        parent.children = lanes
+        wake = asyncio.Event()
+        root.wakers.add(wake.set)
+        dropped: set[int] = set()
+        try:
+            while True:
+                wake.clear()
+                tasks = [lane.task for lane in lanes if lane.task is not None]
+                if all(t.done() for t in tasks):
+                    break
+                if any(_failed(t) for t in tasks) and all(
+                        lane.task is None or lane.task.done() or lane.blocked() for lane in lanes):
+                    parked = [lane.task for lane in lanes
+                              if lane.task is not None and not lane.task.done()]
+                    for t in parked:
+                        dropped.add(id(t))
+                        t.cancel()
+                    await asyncio.wait(parked)
+                    break
+                await wake.wait()
+        except asyncio.CancelledError:
+            for lane in lanes:
+                if lane.task is not None and not lane.task.done():
+                    lane.task.cancel()
+            raise
+        finally:
+            root.wakers.discard(wake.set)
+            parent.children = None
+        out: list[Any] = []
+        for lane in lanes:
+            done = lane.task
+            assert done is not None
+            t = done
+            if id(t) in dropped and t.cancelled():
+                out.append(CANCELLED_SUSPENDED)
+            elif t.cancelled():
+                out.append(asyncio.CancelledError())
+            elif t.exception() is not None:
+                out.append(t.exception())
+            else:
+                out.append(t.result())
+        return out
 
     def snapshot(self) -> WorkflowResult:
         """The `WorkflowResult` of this run while it is suspended (nested runs folded in)."""
@@ -286,13 +468,15 @@ class FlowRun:
             steps=dict(self.records), input=self.input,
             suspended=self.suspended_list() if status == "suspended" else [],
             state=dict(self.state), run_id=self.run_id)
-        return self.final.to_dict()
+        return result_json(self.final)
 
     def fail(self, exc: BaseException) -> dict[str, Any]:
         """Finish the run as failed with `exc` (a step error escaping the generated code)."""
-        self.final = WorkflowResult(status="failed", error=exc, steps=dict(self.records),
+        # a nested workflow left suspended by the failure of a sibling keeps a suspended record
+        steps = self.snapshot().steps if self.children else dict(self.records)
+        self.final = WorkflowResult(status="failed", error=exc, steps=steps,
                                     input=self.input, state=dict(self.state), run_id=self.run_id)
-        return self.final.to_dict()
+        return result_json(self.final)
 
     def block(self, ids: list[str], results: list[Any]) -> R:
         """A parallel/branch entry: failed > suspended > canceled > success (reference 3.4)."""
@@ -462,11 +646,11 @@ class StepCall:
         """The step's own exception object when the step ran in this process (the runtime hands
         the body a copy rebuilt from the log)."""
         key = (self.run.run_id, "/".join(self.run.scope), self.binding.step_id)
-        return _ERRORS.pop(key, None) or exc
+        return _ERRORS.pop(key, None) or original_error(exc)
 
     def _raise_failure(self, out: dict[str, Any]) -> None:
         key = (self.run.run_id, "/".join(self.run.scope), self.binding.step_id)
-        exc = _ERRORS.pop(key, None) or error_from_dict(out.get("error")) or FlowError("step failed")
+        exc = _ERRORS.pop(key, None) or restore_error(out.get("error")) or FlowError("step failed")
         raise exc
 
     def _apply(self, out: dict[str, Any]) -> None:
@@ -652,7 +836,7 @@ class ClosureCall:
             run.root._notify()
         if out.get("status") == "failed":
             key = (run.run_id, "/".join(run.scope), self.closure_id)
-            raise _ERRORS.pop(key, None) or error_from_dict(out.get("error")) or FlowError("closure failed")
+            raise _ERRORS.pop(key, None) or restore_error(out.get("error")) or FlowError("closure failed")
         value = out.get("value")
         if out.get("kind") == "sleep_until" and isinstance(value, str):
             value = datetime.fromisoformat(value)
@@ -732,7 +916,7 @@ async def flow_step_body(program: Any, *, run_id: str, scope: list[str], workflo
             input_data = validate(step.input_schema, input_data, "Step input validation failed:")
         except FlowError as exc:
             _ERRORS[(run_id, "/".join(scope), step_id)] = exc
-            return {"status": "failed", "input": to_jsonable(input_data), "error": error_to_dict(exc),
+            return {"status": "failed", "input": to_jsonable(input_data), "error": error_json(exc),
                     "attempts": 1, "started_at": started, "ended_at": time.time()}
     ex, rc = _execution(program, run_id, scope, workflow_id, state, request_context)
     ex.run_counts[step_id] = retry_base + attempt - 2
@@ -753,9 +937,7 @@ async def flow_step_body(program: Any, *, run_id: str, scope: list[str], workflo
         _FAILURES[(run_id, corr)] = failures
         if failures > step_retries(program, workflow_id, step):
             _FAILURES.pop((run_id, corr), None)
-            from durable import FatalError
-
-            raise FatalError(f"{type(outcome.error).__name__}: {outcome.error}") from outcome.error
+            raise StepFailed.of(outcome.error) from outcome.error
         raise outcome.error
     _ERRORS.pop(key, None)
     _FAILURES.pop((run_id, get_step_metadata().step_id), None)
@@ -793,7 +975,7 @@ async def closure_body(program: Any, *, run_id: str, scope: list[str], closure_i
         if cb.kind == "branch_condition":  # flow: a raising branch condition counts as false
             return {"kind": cb.kind, "value": False}
         _ERRORS[(run_id, "/".join(scope), closure_id)] = exc
-        return {"kind": cb.kind, "status": "failed", "error": error_to_dict(exc)}
+        return {"kind": cb.kind, "status": "failed", "error": error_json(exc)}
     if cb.kind in ("branch_condition", "loop_condition"):
         value = bool(value)
     elif cb.kind == "sleep_duration":
@@ -802,6 +984,6 @@ async def closure_body(program: Any, *, run_id: str, scope: list[str], closure_i
         if not isinstance(value, datetime):
             exc2 = FlowError(f"sleep_until {cb.record_id!r} needs a datetime, got {value!r}")
             _ERRORS[(run_id, "/".join(scope), closure_id)] = exc2
-            return {"kind": cb.kind, "status": "failed", "error": error_to_dict(exc2)}
+            return {"kind": cb.kind, "status": "failed", "error": error_json(exc2)}
         value = value.isoformat()
     return {"kind": cb.kind, "value": to_jsonable(value)}

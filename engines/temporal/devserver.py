@@ -51,6 +51,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the child: on Linux, get SIGTERM when the process that started the server dies (even
+    by SIGKILL), so no dev server outlives it."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 def _port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.2):
@@ -84,7 +96,7 @@ class DevServer:
             cmd += ["--db-filename", str(db_filename)]
         log = tempfile.TemporaryFile()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=log, start_new_session=True)
+                                stderr=log, start_new_session=True, preexec_fn=_die_with_parent)
         server = cls(proc, host, port)
         server._log = log
         deadline = time.monotonic() + timeout

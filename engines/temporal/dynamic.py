@@ -51,6 +51,10 @@ class AnyFlowWorkflow(FlowWorkflowBase):
     def suspension_query(self) -> dict:
         return self.suspension()
 
+    @workflow.query(name="outputs")
+    def outputs_query(self, scope: list) -> dict:
+        return self.outputs(scope)
+
     @workflow.query(name="result")
     def result_query(self) -> dict:
         return self.current()

@@ -46,28 +46,41 @@ def _local_server() -> str:
 
 
 class TemporalEngine(Engine):
-    """Mastra-syntax workflows on Temporal. Options: `temporal_address` (HOST:PORT; default
-    `$WFBENCH_TEMPORAL_ADDRESS`, else a local dev server), `task_queue`, `namespace`,
-    `in_process_worker` (default True), `activity_timeout` / `heartbeat_timeout` (seconds),
+    """Mastra-syntax workflows on Temporal.
+
+    Options (each falls back to an environment variable, so the harness can set it per cell):
+    `temporal_address` HOST:PORT (`$WFBENCH_TEMPORAL_ADDRESS`; else a local dev server is started),
+    `task_queue` (`$WFBENCH_TEMPORAL_TASK_QUEUE`, default "wfbench"), `heartbeat_timeout` seconds
+    (`$WFBENCH_TEMPORAL_HEARTBEAT`, default 30: how soon a step cut short by a dead worker is
+    retried), `namespace`, `in_process_worker` (default True), `activity_timeout` seconds,
+    `local_activities` (steps as Temporal local activities: ~10x cheaper, no heartbeats),
     `db` / `world` (accepted and ignored: Temporal keeps the runs)."""
 
     name = "temporal"
 
-    def __init__(self, temporal_address: str | None = None, task_queue: str = DEFAULT_TASK_QUEUE,
+    def __init__(self, temporal_address: str | None = None, task_queue: str | None = None,
                  namespace: str = "default", in_process_worker: bool = True,
                  activity_timeout: float | None = None, heartbeat_timeout: float | None = None,
-                 db: Any = None, world: Any = None) -> None:
+                 local_activities: bool = False, db: Any = None, world: Any = None) -> None:
         try:
             import temporalio  # noqa: F401
         except ImportError as exc:
             raise Unsupported("engine 'temporal' needs the temporalio package; install it with "
                               "`pip install 'wfbench[temporal]'`") from exc
         self.address = temporal_address or os.environ.get("WFBENCH_TEMPORAL_ADDRESS") or None
-        self.task_queue = task_queue
+        self.task_queue = task_queue or os.environ.get("WFBENCH_TEMPORAL_TASK_QUEUE") or DEFAULT_TASK_QUEUE
         self.namespace = namespace
         self.in_process_worker = in_process_worker
         self.activity_timeout = activity_timeout
+        env_hb = os.environ.get("WFBENCH_TEMPORAL_HEARTBEAT")
+        if heartbeat_timeout is None and env_hb:
+            try:
+                heartbeat_timeout = float(env_hb)
+            except ValueError:
+                raise EngineError(f"$WFBENCH_TEMPORAL_HEARTBEAT={env_hb!r} is not a number of "
+                                  "seconds; set it to e.g. 5") from None
         self.heartbeat_timeout = heartbeat_timeout
+        self.local_activities = local_activities
         self._client: tuple[Any, Any] | None = None  # (loop, client)
         self._worker: tuple[Any, Any] | None = None  # (loop, worker) of `async with engine`
         self._programs: dict[str, Any] = {}
@@ -147,7 +160,8 @@ class TemporalEngine(Engine):
                 "initial_state": to_jsonable(dict(initial_state or {})),
                 "request_context": to_jsonable(rc),
                 "activity_timeout": self.activity_timeout,
-                "heartbeat_timeout": self.heartbeat_timeout}
+                "heartbeat_timeout": self.heartbeat_timeout,
+                "local_activities": self.local_activities}
 
     # -- the interface -------------------------------------------------------------------------
 
@@ -278,6 +292,8 @@ class TemporalEngine(Engine):
             return {"status": "canceled", "run_id": run_id}
         if isinstance(cause, ApplicationError):
             name, message = cause.type or "Error", cause.message
+            if not cause.type and "[TMPRL1100]" in message:  # Temporal's nondeterminism code
+                name = "NondeterminismError"
         else:
             name, message = type(cause).__name__, str(cause)
         return {"status": "failed", "error": {"name": name, "message": message}, "run_id": run_id}

@@ -42,7 +42,14 @@ from temporalio.exceptions import (
     CancelledError,
 )
 
-from engines.codegen.runtime import _ERRORS, CRASH_ALLOWANCE, FlowRun, hook_token
+from engines.codegen.runtime import (
+    _ERRORS,
+    CRASH_ALLOWANCE,
+    FlowRun,
+    enter_root_lane,
+    hook_token,
+    parked,
+)
 from flow.context import RequestContext, StepContext
 from flow.errors import FlowError, RestoredError, error_name, error_to_dict
 from flow.interpreter import Execution, Resume, call_step
@@ -54,6 +61,7 @@ SETTLE_UPDATE = "settle"
 WAITING_QUERY = "waiting"
 RESULT_QUERY = "result"
 SUSPENSION_QUERY = "suspension"
+OUTPUTS_QUERY = "outputs"
 ABANDON = workflow.HandlerUnfinishedPolicy.ABANDON
 """`settle` waits are abandoned when a run ends early: the client then reads the run's result."""
 DEFAULT_ACTIVITY_TIMEOUT = 3600.0
@@ -92,6 +100,10 @@ LIVE: dict[str, FlowRun] = {}
 """run id -> root FlowRun of the run's latest workflow instance in this process."""
 
 
+class WorkflowChanged(ValueError):
+    """The run's workflow type no longer matches what its target compiles to."""
+
+
 def register_program(type_name: str, program: Any) -> None:
     """Make a compiled program findable by its workflow type name."""
     _PROGRAMS[type_name] = program
@@ -108,6 +120,13 @@ def program_named(type_name: str, target_ref: str | None) -> Any:
     program = _PROGRAMS.get(type_name)
     if program is not None:
         return program
+    base = type_name.rpartition("@")[0] + "@"
+    changed = sorted(t for t in _PROGRAMS if t.startswith(base))
+    if changed:
+        raise WorkflowChanged(
+            f"run of workflow type {type_name!r} cannot be served: this worker compiles workflow "
+            f"{base[len('wfbench:'):-1]!r} to {', '.join(map(repr, changed))} (the workflow changed; "
+            "the run's history cannot be replayed with it)")
     for loader in _LOADERS:
         program = loader(type_name, target_ref)
         if program is not None:
@@ -116,10 +135,6 @@ def program_named(type_name: str, target_ref: str | None) -> Any:
 
     raise EngineError(f"temporal: this worker does not know workflow type {type_name!r} and cannot "
                     f"rebuild it (target {target_ref!r}); start the worker with the target importable")
-
-
-class WorkflowChanged(ValueError):
-    """The run's workflow type no longer matches what its target compiles to."""
 
 
 def load_for_workflow(type_name: str, params: dict[str, Any]) -> Any:
@@ -185,6 +200,7 @@ class RunProgram:
                                                         or DEFAULT_ACTIVITY_TIMEOUT))
         hb = params.get("heartbeat_timeout", DEFAULT_HEARTBEAT_TIMEOUT)
         self.heartbeat_timeout = timedelta(seconds=float(hb)) if hb else None
+        self.local = bool(params.get("local_activities"))
 
     def _scope(self, scope: Sequence[str]) -> FlowRun | None:
         run: FlowRun | None = self.owner.root
@@ -195,15 +211,25 @@ class RunProgram:
         return run
 
     def _context(self, scope: Sequence[str]) -> dict[str, Any]:
+        """What an activity needs of the run besides its input: the scope's init data. Earlier
+        step outputs (`get_step_result`) are not sent (that would make every call O(steps)):
+        the activity reads them from the live run when the workflow runs in its process, else
+        with the `outputs` query."""
+        run = self._scope(scope)
+        return {"init": None if run is None else run.input}
+
+    def outputs(self, scope: Sequence[str]) -> dict[str, Any]:
         run = self._scope(scope)
         if run is None:
-            return {"init": None, "results": {}}
-        return {"init": run.input,
-                "results": {sid: rec.output for sid, rec in run.records.items()
-                            if rec.status == "success"}}
+            return {}
+        return {sid: rec.output for sid, rec in run.records.items() if rec.status == "success"}
 
     async def _activity(self, spec: ActivitySpec, args: dict[str, Any]) -> Any:
         try:
+            if self.local:
+                return await workflow.execute_local_activity(
+                    spec.name, args, start_to_close_timeout=self.activity_timeout,
+                    retry_policy=spec.retry_policy)
             return await workflow.execute_activity(
                 spec.name, args, start_to_close_timeout=self.activity_timeout,
                 heartbeat_timeout=self.heartbeat_timeout, retry_policy=spec.retry_policy)
@@ -243,7 +269,8 @@ class RunProgram:
         for label in labels or []:
             root_labels[label] = token
         resumes = self.owner.resumes
-        await workflow.wait_condition(lambda: token in resumes)
+        with parked():  # flow's precedence: a failed sibling ends the entry while this waits
+            await workflow.wait_condition(lambda: token in resumes)
         root.waiting_hooks.pop(token, None)
         for label in labels or []:
             if root_labels.get(label) == token:
@@ -282,6 +309,7 @@ class FlowWorkflowBase:
                        dict(params.get("initial_state") or {}),
                        dict(params.get("request_context") or {}))
         self.root = root
+        root.lane = enter_root_lane()
         LIVE[run_id] = root
         try:
             out = await entry(root, input_data)
@@ -336,6 +364,12 @@ class FlowWorkflowBase:
             return True
         return root.final is None and not self.canceled and not root.is_quiescent_suspended()
 
+    def outputs(self, scope: list[str]) -> dict[str, Any]:
+        """Successful step outputs of a (nested) scope of the run, for activities elsewhere."""
+        root = self.root
+        program = root.program if root is not None else None
+        return program.outputs(scope) if isinstance(program, RunProgram) else {}
+
     def suspension(self) -> dict[str, Any]:
         """One consistent view for a resume: suspended tokens (-> step path), resume labels
         (-> token), and whether the run is still working."""
@@ -351,11 +385,25 @@ class FlowWorkflowBase:
 # The activity side (one dynamic activity serves every step and closure)
 
 
-def _execution(program: Any, args: dict[str, Any], workflow_id: str) -> tuple[Execution, RequestContext]:
+async def _outputs(args: dict[str, Any]) -> dict[str, Any]:
+    """Successful step outputs of the activity's scope: from the live run when its workflow
+    runs in this process (as codegen reads them), else asked of the workflow (`outputs` query)."""
+    live: FlowRun | None = LIVE.get(args["run_id"])
+    for key in args.get("scope") or []:
+        live = live.children.get(key) if live is not None else None
+    if live is not None:
+        return {sid: rec.output for sid, rec in live.records.items() if rec.status == "success"}
+    info = activity.info()
+    handle = activity.client().get_workflow_handle(str(info.workflow_id), run_id=info.workflow_run_id)
+    return await handle.query(OUTPUTS_QUERY, list(args.get("scope") or []))  # type: ignore[no-any-return]
+
+
+async def _execution(program: Any, args: dict[str, Any],
+                     workflow_id: str) -> tuple[Execution, RequestContext]:
     wf = program.compiled.workflows[workflow_id].workflow
     rc = RequestContext(dict(args.get("request_context") or {}))
     results = {sid: StepResult(status="success", output=out)
-               for sid, out in (args.get("results") or {}).items()}
+               for sid, out in (await _outputs(args)).items()}
     ex = Execution(wf, args["run_id"], input=args.get("init"), state=dict(args.get("state") or {}),
                    step_results=results, request_context=rc, validate_inputs=False)
     ex.retry_attempts = 0
@@ -409,7 +457,7 @@ async def _step(program: Any, args: dict[str, Any]) -> dict[str, Any]:
             _ERRORS[key] = exc
             return {"status": "failed", "input": to_jsonable(input_data), "error": error_to_dict(exc),
                     "attempts": 1, "started_at": started, "ended_at": time.time()}
-    ex, rc = _execution(program, args, workflow_id)
+    ex, rc = await _execution(program, args, workflow_id)
     ex.run_counts[step_id] = int(args.get("retry_base") or 0) + attempt - 2
     rc_before = dict(args.get("request_context") or {})
     res = Resume([step_id], args.get("resume_data"), [], None, args.get("item")) if resume else None
@@ -441,7 +489,7 @@ async def _closure(program: Any, args: dict[str, Any]) -> dict[str, Any]:
 
     closure_id, run_id, scope = args["closure_id"], args["run_id"], args["scope"]
     cb = program.compiled.closures[closure_id]
-    ex, _rc = _execution(program, args, cb.workflow_id)
+    ex, _rc = await _execution(program, args, cb.workflow_id)
     key = (run_id, "/".join(scope), closure_id)
     if cb.kind == "mapping_fn":
         ctx = StepContext(ex, cb.record_id or closure_id, args.get("input_data"), retry_count=0)

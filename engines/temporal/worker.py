@@ -24,6 +24,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.workflow import NondeterminismError
 
 from engines.temporal import compiler as _compiler  # noqa: F401 - registers the program loader
 from engines.temporal.dynamic import AnyFlowWorkflow
@@ -56,7 +57,10 @@ def make_worker(client: Client, task_queue: str = DEFAULT_TASK_QUEUE,
     return Worker(client, task_queue=task_queue, workflows=[*classes, AnyFlowWorkflow],
                   activities=[flow_activity], workflow_runner=sandbox_runner(),
                   sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
-                  max_concurrent_activities=max_concurrent_activities)
+                  max_concurrent_activities=max_concurrent_activities,
+                  # a run whose code no longer matches its history fails (as on the durable
+                  # runtime) instead of retrying its workflow task for ever
+                  workflow_failure_exception_types=[NondeterminismError])
 
 
 async def run_worker(address: str, task_queue: str = DEFAULT_TASK_QUEUE, *,

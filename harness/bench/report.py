@@ -217,18 +217,31 @@ def _cell_text(r: dict[str, Any]) -> str:
     return f"{r['status']}: {r['reason']}" if r["reason"] else r["status"]
 
 
+def workload_notes(summary: dict[str, Any], workload: str) -> list[str]:
+    """`column: status: reason` for the columns of `workload` that have no figures."""
+    rows = [r for r in summary["results"] if r["workload"] == workload]
+    notes = [f"{r['column']}: {_cell_text(r)}" for r in rows
+             if r["status"] not in ("ok", "n/a") or (r["status"] == "ok" and "median_s" not in r)]
+    na = [r["column"] for r in rows if r["status"] == "n/a"]
+    if na:
+        notes.append(f"not applicable (left out of the table): {', '.join(na)}")
+    return notes
+
+
 def workload_table(summary: dict[str, Any], workload: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of one workload's table (one row per column)."""
+    """Header and rows of one workload's table (one row per column; a column without figures
+    shows its status, the reason is in `workload_notes`)."""
     floors = [c["name"] for c in summary["columns"] if c["kind"] == "floor"]
     peers = [c["name"] for c in summary["columns"] if c["kind"] == "peer" and c["status"] == "ok"]
-    rows = [r for r in summary["results"] if r["workload"] == workload]
+    rows = [r for r in summary["results"] if r["workload"] == workload and r["status"] != "n/a"]
     unit = "entry" if rows and rows[0]["kind"] == "compile" else "step"
     header = ["column", "median ms", f"us/{unit} (median)", f"us/{unit} min–max", "spread %",
               f"overhead us/{unit}", f"CPU us/{unit}"] + [f"x {f}" for f in floors] + [f"x {p}" for p in peers] + ["n"]
     body: list[list[str]] = []
     for r in rows:
         if r["status"] != "ok" or "median_s" not in r:
-            body.append([r["column"], _cell_text(r)] + [""] * (len(header) - 2))
+            body.append([r["column"], r["status"] + (" *" if r["reason"] else "")]
+                        + [""] * (len(header) - 2))
             continue
         ratios = r.get("ratios", {})
         body.append([r["column"], _fmt(r["median_s"] * 1e3, 2), _fmt(r["per_unit_us"]),
@@ -256,6 +269,10 @@ def render_markdown(summary: dict[str, Any], plot_name: str | None = "bench.png"
              "(WAL, synchronous=NORMAL); `default-mem` is the default engine without a store. Floors: "
              "`plain` = the same step bodies as plain async calls; `sqlite-normal` / `sqlite-full` = "
              "the same plus one SQLite commit per step (WAL, synchronous=NORMAL / FULL).", ""]
+    lines += ["Regenerate with `wfbench bench` (about 10 minutes on 2 cores) or `wfbench bench --quick` "
+              "(smaller sizes, under 3 minutes); peers run when installed "
+              "(`pip install 'wfbench[peers]'`). Targets are reported, never enforced; profile a "
+              "cell with `python -m harness.bench.profile ENGINE KIND-SIZE` (pyinstrument).", ""]
     if plot_name:
         lines += [f"![time against N, log-log]({plot_name})", ""]
     lines += ["## Targets", "", "A missed target is reported, never a failed test.", ""]
@@ -298,6 +315,10 @@ def render_markdown(summary: dict[str, Any], plot_name: str | None = "bench.png"
     for wl in seen:
         header, body = workload_table(summary, wl)
         lines += [f"### {wl}", "", tabulate(body, headers=header, tablefmt="github"), ""]
+        notes = workload_notes(summary, wl)
+        if notes:
+            lines += [f"\\* {n}" + ("  " if i < len(notes) - 1 else "") for i, n in enumerate(notes)]
+            lines += [""]
     return "\n".join(lines)
 
 

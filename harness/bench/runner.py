@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -389,5 +389,3 @@ def run_bench(plan: Plan, engines: Sequence[str] | None = None, **kw: Any) -> di
     """Synchronous wrapper of `run_bench_async` (its own event loop)."""
     return asyncio.run(run_bench_async(plan, engines, **kw))
 
-
-Runner = Callable[..., Awaitable[dict[str, Any]]]

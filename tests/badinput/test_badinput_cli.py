@@ -103,25 +103,20 @@ def _snapshot(db: Path) -> dict[str, Any]:
         world.close()
 
 
-async def _populate(db: Path) -> None:
-    from engines import get_engine
-    from harness.targets import install_engine_resolver
-    from scenarios import get_scenario
-
-    install_engine_resolver()
-    world = durable.SqliteWorld(db)
-    eng = get_engine("codegen", world=world)
+def _populate(db: Path) -> None:
+    """The runs every test expects to find intact, made by `wfbench run` in processes of their
+    own (so no engine state of this process knows them)."""
     for rid, sid in zip(KEEP, ("wcp1-sequence", "hitl-suspend-resume", "err-step-fails"),
                         strict=True):
-        s = get_scenario(sid)
-        await eng.run(s, input_data=s.fresh_input(), run_id=rid, target_ref=sid)
-    world.close()
+        p = wfbench(["run", "-e", "codegen", sid, "--run-id", rid, "--db", str(db)],
+                    cwd=db.parent)
+        assert p.returncode in (0, 1), p.stderr
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: Any) -> tuple[Path, dict[str, Any]]:
     db = tmp_path_factory.mktemp("badinput-template") / "runs.db"
-    asyncio.run(_populate(db))
+    _populate(db)
     snap = _snapshot(db)
     assert snap["keep-done"][0] == "completed" and snap["keep-susp"][0] == "running", snap
     return db, snap
@@ -491,3 +486,24 @@ def test_in_a_real_process_no_traceback_and_debug_shows_it(ws: Workspace) -> Non
     assert d.returncode != 0
     assert "Traceback" in d.stderr and "config missing" in d.stderr
     ws.intact()
+
+
+def test_resuming_an_unknown_step_in_the_process_that_ran_the_run(tmp_path: Path) -> None:
+    """The same bad input through the engine API, in the process that started the run (which
+    still knows it) but from a second event loop (`asyncio.run` per call, as a script does):
+    a clear error at once, not a hang."""
+    from engines import get_engine
+    from flow.errors import FlowError
+    from scenarios import get_scenario
+
+    world = durable.SqliteWorld(tmp_path / "runs.db")
+    s = get_scenario("hitl-suspend-resume")
+    eng = get_engine("codegen", world=world)
+    first = asyncio.run(eng.run(s, input_data=s.fresh_input(), run_id="r1", target_ref=s.id))
+    assert first.status == "suspended"
+
+    async def resume() -> object:
+        return await asyncio.wait_for(eng.resume(s, "r1", step="nosuchstep", resume_data={}), 10)
+
+    with pytest.raises(FlowError, match="nosuchstep"):
+        asyncio.run(resume())

@@ -16,7 +16,7 @@ import pytest
 
 from engines import Unsupported
 from harness.bench.floors import FLOORS
-from harness.bench.runner import EngineColumn, FloorColumn, engine_columns
+from harness.bench.runner import SKIPPED_ENGINES, EngineColumn, FloorColumn, engine_columns
 from harness.bench.workloads import Workload
 
 pytestmark = pytest.mark.bench
@@ -25,6 +25,7 @@ WORKLOADS = [Workload("chain", 100), Workload("chain", 1000), Workload("fanout",
              Workload("fanout", 1000), Workload("foreach", 1000), Workload("dountil", 100),
              Workload("suspend", 1)]
 ROUNDS = {100: 10, 1000: 3}
+ENGINES = [e for e in engine_columns() if e not in SKIPPED_ENGINES]
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def _bench(benchmark: Any, loop: asyncio.AbstractEventLoop, col: Any, w: Workloa
 
 
 @pytest.mark.parametrize("w", WORKLOADS, ids=lambda w: w.name)
-@pytest.mark.parametrize("engine", engine_columns())
+@pytest.mark.parametrize("engine", ENGINES)
 def test_engine(benchmark: Any, loop: asyncio.AbstractEventLoop, tmp_path: Path, engine: str,
                 w: Workload) -> None:
     col = EngineColumn(engine, tmp_path)

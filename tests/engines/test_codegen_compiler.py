@@ -101,7 +101,10 @@ def test_parallel_branch_loop_foreach_sleep_shapes():
         SleepUntilEntry("sleep_7", date=dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)),
     ))
     src = generate_source(wf)
-    assert "asyncio.gather(" in src and "return_exceptions=True" in src
+    assert "chosen = await asyncio.gather(" in src
+    assert "r = run.block(['p1', 'p2'], await run.gather(" in src
+    assert "r = run.block(['b1', 'inner'], await run.gather(*calls))" in src
+    assert "r = run.foreach_end('each', prev, await run.gather(" in src
     assert "use_closure('shapes/entry2/branch1/condition')(prev)," in src
     assert "use_closure('shapes/entry2/branch2/condition')(prev)," in src
     assert "        if not await use_closure('shapes/entry3/loop/condition')(prev, iteration=iteration):" in src

@@ -4,11 +4,14 @@ the ones that need a Python closure."""
 
 from __future__ import annotations
 
+import asyncio
+
 import engine_workflows as W
 import pytest
 
 import durable
 from engines import ENGINE_NAMES, Unsupported, get_engine
+from flow import create_step, create_workflow
 
 ENGINES = ("default", "codegen", "stepmode")
 
@@ -169,3 +172,100 @@ async def test_whole_suspend_resume_results_are_equal_across_engines(world):
                                                  resume_data={"ok": True})))
     assert firsts[0] == firsts[1] == firsts[2]
     assert dones[0] == dones[1] == dones[2]
+
+
+# --- precedence inside a block: failed > suspended > canceled > success (reference 3.4) -------
+# One child suspends and a sibling fails: the entry fails (the suspended child keeps its
+# suspended record, nothing after the entry runs), whichever of the two finishes first.
+
+async def _ask_late(ctx):
+    await asyncio.sleep(0.02)  # suspends after the sibling has failed
+    if ctx.resume_data is None:
+        await ctx.suspend({"q": ctx.input_data["value"]})
+        return None
+    return ctx.input_data
+
+
+async def _ask_now(ctx):
+    if ctx.resume_data is None:
+        await ctx.suspend({"q": ctx.input_data["value"]})
+        return None
+    return ctx.input_data
+
+
+async def _fail_late(ctx):
+    await asyncio.sleep(0.02)  # fails after the sibling has suspended
+    raise RuntimeError("sibling failed")
+
+
+def _fail_now(ctx):
+    raise RuntimeError("sibling failed")
+
+
+async def _item(ctx):
+    if ctx.input_data == 1:
+        await asyncio.sleep(0.02)  # fails after items 0 and 2 have suspended
+        raise ValueError("item 1 failed")
+    if ctx.resume_data is None:
+        await ctx.suspend({"item": ctx.input_data})
+        return None
+    return ctx.input_data
+
+
+_after = create_step("after", lambda c: c.input_data)
+_ok = create_step("ok", lambda c: {"ok": c.input_data["value"]})
+_inner = create_workflow(id="inner_asks").then(create_step("ask", _ask_now)).commit()
+PRECEDENCE = {
+    "suspend_then_fail": create_workflow(id="p_suspend_then_fail").parallel(
+        [create_step("ask", _ask_now), create_step("bad", _fail_late), _ok]).then(_after).commit(),
+    "fail_then_suspend": create_workflow(id="p_fail_then_suspend").parallel(
+        [create_step("ask", _ask_late), create_step("bad", _fail_now), _ok]).then(_after).commit(),
+    "branch_both_true": create_workflow(id="p_branch").branch(
+        [(lambda c: True, create_step("ask", _ask_now)),
+         (lambda c: True, create_step("bad", _fail_late))]).then(_after).commit(),
+    "nested_suspends": create_workflow(id="p_nested").parallel(
+        [_inner, create_step("bad", _fail_late)]).then(_after).commit(),
+}
+SUSPENDED_ASK = ("suspended", v(1), None)
+FAILED_BAD = ("failed", v(1), None)
+PRECEDENCE_STEPS = {
+    "suspend_then_fail": {"ask": SUSPENDED_ASK, "bad": FAILED_BAD, "ok": ("success", v(1), {"ok": 1})},
+    "fail_then_suspend": {"ask": SUSPENDED_ASK, "bad": FAILED_BAD, "ok": ("success", v(1), {"ok": 1})},
+    "branch_both_true": {"ask": SUSPENDED_ASK, "bad": FAILED_BAD},
+    "nested_suspends": {"inner_asks": SUSPENDED_ASK, "bad": FAILED_BAD},
+}
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("case", sorted(PRECEDENCE))
+async def test_failed_sibling_beats_a_suspended_one(case, engine_name, world):
+    result = await asyncio.wait_for(
+        engine(engine_name, world).run(PRECEDENCE[case], input_data=v(1)), 20)
+    assert result.status == "failed"
+    assert type(result.error) is RuntimeError and str(result.error) == "sibling failed"
+    assert result.suspended == []
+    assert records(result) == PRECEDENCE_STEPS[case]
+    susp = "inner_asks" if case == "nested_suspends" else "ask"
+    payload = result.steps[susp].suspend_payload
+    assert {k: x for k, x in payload.items() if k != "__workflow_meta"} == {"q": 1}
+    assert type(result.steps["bad"].error) is RuntimeError
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+async def test_foreach_item_failure_beats_a_suspended_item(engine_name, world):
+    wf = (create_workflow(id="p_foreach").foreach(create_step("each", _item), concurrency=3)
+          .then(_after).commit())
+    result = await asyncio.wait_for(engine(engine_name, world).run(wf, input_data=[0, 1, 2]), 20)
+    assert result.status == "failed"
+    assert type(result.error) is ValueError and str(result.error) == "item 1 failed"
+    assert records(result) == {"each": ("failed", [0, 1, 2], None)}
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+async def test_suspended_sibling_beats_success(engine_name, world):
+    wf = create_workflow(id="p_suspend_ok").parallel(
+        [create_step("ask", _ask_late), _ok]).then(_after).commit()
+    result = await asyncio.wait_for(engine(engine_name, world).run(wf, input_data=v(1)), 20)
+    assert result.status == "suspended"
+    assert result.suspended == [["ask"]]
+    assert records(result) == {"ask": SUSPENDED_ASK, "ok": ("success", v(1), {"ok": 1})}

@@ -6,7 +6,7 @@ import engine_workflows as W
 import pytest
 
 import durable
-from engines import Unsupported, get_engine
+from engines import BadTarget, Unsupported, get_engine
 
 
 @pytest.fixture
@@ -30,11 +30,35 @@ async def test_scenario_target_gives_each_engine_its_definition(world):
         assert (name, result.result) == (name, {"value": 64})
 
 
-async def test_wrong_kind_of_target_is_unsupported(world):
-    with pytest.raises(Unsupported, match="durable workflow function"):
+async def test_wrong_kind_of_target_is_a_bad_target(world):
+    with pytest.raises(BadTarget, match="is a durable workflow function; engine 'codegen' runs "
+                                        "Mastra-syntax workflows \\(use engine 'native'\\)"):
         await get_engine("codegen", world=world).run(W.native_sequential, input_data={"value": 1})
-    with pytest.raises(Unsupported, match="has no `.native` definition"):
+    with pytest.raises(BadTarget, match="^workflow 'sequential' is a Mastra-syntax workflow; "
+                                        "engine 'native' runs hand-written"):
         await get_engine("native", world=world).run(W.sequential, input_data={"value": 1})
+
+
+async def test_a_target_without_the_engines_definition_is_unsupported(world):
+    class OnlyMastra:
+        id = "only-mastra"
+        workflow = W.sequential
+        native = None
+        native_reason = "no hand-written version"
+
+    class OnlyNative:
+        id = "only-native"
+        workflow = None
+        workflow_reason = "Mastra syntax cannot express it"
+        native = W.native_sequential
+
+    with pytest.raises(Unsupported, match="has no `.native` definition: no hand-written version"):
+        await get_engine("native", world=world).run(OnlyMastra(), input_data={"value": 1})
+    for name in ("default", "codegen", "stepmode"):
+        eng = get_engine(name, world=world) if name == "codegen" else get_engine(name)
+        with pytest.raises(Unsupported, match="has no Mastra-syntax definition: Mastra syntax "
+                                              "cannot express it"):
+            await eng.run(OnlyNative(), input_data={"value": 1})
 
 
 async def test_native_suspends_on_a_hook_and_resumes(world):

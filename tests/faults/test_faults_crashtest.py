@@ -159,8 +159,10 @@ def test_crash_test_refuses_a_non_durable_engine() -> None:
 @pytest.mark.slow
 def test_a_40_trial_campaign_on_both_durable_engines_passes(tmp_path: Any) -> None:
     report = tmp_path / "crash.json"
-    result = CliRunner().invoke(ct.crash_test, [
-        "--trials", "40", "--seed", "1", "--jobs", "2", "--db-dir", str(tmp_path / "dbs"),
+    from harness.cli import main
+
+    result = CliRunner().invoke(main, [
+        "crash-test", "--trials", "40", "--seed", "1", "--jobs", "2", "--db-dir", str(tmp_path / "dbs"),
         "--report", str(report)])
     data = json.loads(report.read_text())
     summary = data["summary"]

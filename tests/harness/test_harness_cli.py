@@ -78,6 +78,7 @@ def fakes(monkeypatch):
     monkeypatch.setattr(harness.session, "run_plan", run_plan)
     monkeypatch.setattr(harness.session, "build_matrix", build_matrix)
     monkeypatch.setattr(harness.cli, "_engine_names", lambda: ("default", "codegen-strict"))
+    monkeypatch.setattr(harness.cli, "_check_target", lambda *a: None)  # fakes are no workflows
     yield
 
 

@@ -80,6 +80,29 @@ def test_wcp_scores() -> None:
     assert w["totals"]["codegen-strict"] == {"+": 3, "+/-": 1, "-": 1}
 
 
+def test_wcp_score_rules() -> None:
+    from harness.matrix import wcp_score
+
+    def cells(*vs):
+        return [Cell("e", f"s{i}", v) for i, v in enumerate(vs)]
+
+    assert wcp_score(cells(P, P), workaround=False) == "+"
+    assert wcp_score(cells(P, P), workaround=True) == "+/-"
+    assert wcp_score(cells(P, U), workaround=False) == "+/-"  # partial support
+    assert wcp_score(cells(U, U), workaround=False) == "-"  # not expressible
+    assert wcp_score(cells(P, F), workaround=False) == "-"  # failing
+    assert wcp_score(cells(P, E, U), workaround=False) == "-"
+
+
+def test_durability_scenarios_do_not_count_in_the_wcp_score() -> None:
+    m = synthetic()
+    m.scenarios.append(ScenarioInfo("kill-in-foreach", "", "durability", ("WCP-1",)))
+    m.cells[("default", "kill-in-foreach")] = Cell("default", "kill-in-foreach", U)
+    scores = {p["wcp"]: p for p in m.wcp()["patterns"]}
+    assert scores["WCP-1"]["scenarios"] == ["seq"]
+    assert scores["WCP-1"]["scores"]["default"] == "+"
+
+
 def test_json_round_trip_and_schema() -> None:
     m = synthetic()
     data = json.loads(m.to_json())

@@ -4,10 +4,13 @@ result and per-step records."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import durable
 from engines import get_engine
+from flow import create_step, create_workflow
 from tests.engines import engine_workflows as W
 
 pytestmark = pytest.mark.temporal
@@ -95,3 +98,45 @@ async def test_resume_of_a_finished_run_is_refused(engine):
 
     with pytest.raises(FlowError, match="no suspended step to resume"):
         await engine.resume(W.sequential, done.run_id, step="add_one", resume_data={})
+
+
+# --- flow's precedence in a parallel entry: failed > suspended > success ---------------------
+async def _ask(ctx):
+    if ctx.resume_data is None:
+        await ctx.suspend({"q": ctx.input_data["value"]})
+        return None
+    return ctx.input_data
+
+
+async def _fail_late(ctx):
+    await asyncio.sleep(0.05)  # fails after its sibling has suspended
+    raise RuntimeError("sibling failed")
+
+
+_after = create_step("after", lambda c: c.input_data)
+_ok = create_step("ok", lambda c: {"ok": c.input_data["value"]})
+suspend_then_fail = (create_workflow(id="t_suspend_then_fail")
+                     .parallel([create_step("ask", _ask), create_step("bad", _fail_late), _ok])
+                     .then(_after).commit())
+suspend_and_ok = (create_workflow(id="t_suspend_and_ok")
+                  .parallel([create_step("ask", _ask), _ok]).then(_after).commit())
+
+
+async def test_a_failed_sibling_beats_a_suspended_one(engine):
+    result = await asyncio.wait_for(engine.run(suspend_then_fail, input_data=v(1)), 30)
+    assert result.status == "failed"
+    assert type(result.error) is RuntimeError and str(result.error) == "sibling failed"
+    assert result.suspended == []
+    assert {k: r.status for k, r in result.steps.items()} == {
+        "ask": "suspended", "bad": "failed", "ok": "success"}
+    assert "after" not in result.steps
+
+
+async def test_a_suspended_sibling_beats_success(engine):
+    result = await engine.run(suspend_and_ok, input_data=v(1))
+    assert result.status == "suspended"
+    assert result.suspended == [["ask"]]
+    assert result.steps["ok"].output == {"ok": 1}
+    done = await engine.resume(suspend_and_ok, result.run_id, step="ask", resume_data={})
+    assert done.status == "success"
+    assert done.result == {"ask": v(1), "ok": {"ok": 1}}

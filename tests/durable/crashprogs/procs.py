@@ -103,7 +103,10 @@ class Child:
                 return item
 
     def kill(self) -> None:
-        """SIGKILL the child (no cleanup handlers run) and reap it."""
+        """SIGKILL the child (no cleanup handlers run) and reap it. A child that has already
+        exited cannot be killed mid-work: that fails the test with its output."""
+        if self.proc.poll() is not None:
+            raise AssertionError("child exited before it could be killed: " + self.describe())
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=TIMEOUT)
         self._stderr.close()

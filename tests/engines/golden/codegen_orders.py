@@ -25,7 +25,7 @@ async def workflow_orders(run, input_data):
         calls.append(use_step('express')(prev))
     if chosen[1]:
         calls.append(use_step('standard')(prev))
-    r = run.block(['express', 'standard'], await asyncio.gather(*calls, return_exceptions=True))
+    r = run.block(['express', 'standard'], await run.gather(*calls))
     if r.status != 'success':
         return run.end(r)
     prev = r.next_input
@@ -44,9 +44,8 @@ async def workflow_orders(run, input_data):
         async with pool:
             return await use_step('price_line').item(index, item, pool)
 
-    r = run.foreach_end('price_line', prev, await asyncio.gather(
+    r = run.foreach_end('price_line', prev, await run.gather(
         *[foreach_entry4(index, item) for index, item in enumerate(items)],
-        return_exceptions=True,
     ))
     if r.status != 'success':
         return run.end(r)
