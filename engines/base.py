@@ -1,13 +1,21 @@
-"""The one `Engine` interface, the `Unsupported` refusal, target resolution and `get_engine`.
+"""The one `Engine` interface, the `Unsupported` refusal, the engine errors, target resolution,
+the resume pre-checks shared by the flow-interpreter engines, and `get_engine`.
 
 A *target* is a committed flow workflow, a hand-written durable workflow function (for `native`),
 or an object carrying both as `.workflow` (flow) and `.native` (durable workflow function), e.g.
 a scenario. Each engine takes the definition it runs from the target.
+
+`Unsupported`: this engine cannot run this pattern / the target has no definition for it (a
+matrix cell `unsupported`). `EngineError` and its subclasses: bad use, one-line messages —
+`BadTarget` (not a workflow, uncommitted, wrong kind for the engine), `RunNotFound`,
+`NotResumable` (the run ended, or the step named is not suspended).
 """
 
 from __future__ import annotations
 
 import abc
+import os
+from pathlib import Path
 from typing import Any
 
 from flow.errors import FlowError
@@ -191,6 +199,28 @@ def _name(target: Any) -> str:
     return _describe(target)
 
 
+_DB_WORLDS: dict[str, Any] = {}
+
+
+def world_for_db(db: str | os.PathLike[str]) -> Any:
+    """The durable world for the SQLite file `db` (the `db=` option of codegen and native): the
+    process's current world when it is a SqliteWorld on that file, else one `SqliteWorld(db)`
+    per file in this process."""
+    import durable
+
+    path = str(Path(db).resolve())
+    env = os.environ.get("WFBENCH_DB")
+    if env and str(Path(env).resolve()) == path:
+        current = durable.get_world()
+        cur_path = getattr(current, "path", None)
+        if cur_path is not None and str(Path(cur_path).resolve()) == path:
+            return current
+    world = _DB_WORLDS.get(path)
+    if world is None:
+        world = _DB_WORLDS[path] = durable.SqliteWorld(path)
+    return world
+
+
 def where_runs_are(keeper: Any) -> str:
     """Where an engine keeps its runs, for messages: the SQLite file of a world / snapshot store,
     else a description of the in-memory keeper."""
@@ -259,7 +289,8 @@ def get_engine(name: str, **options: Any) -> Engine:
     """The engine called `name` (one of `ENGINE_NAMES`), built with `options`.
 
     Options: `world=` (codegen, codegen-strict, native: a durable world; default the current one),
-    `store=` (default: a flow snapshot store).
+    `store=` (default, stepmode: a flow snapshot store), `db=` (every engine: a SQLite file; a
+    `flow.SqliteSnapshotStore` for default/stepmode, a `durable.SqliteWorld` for codegen/native).
     """
     if name == "default":
         from engines.default import DefaultEngine

@@ -13,10 +13,17 @@ sends the payload to the run's live hook (`step` = its token; optional when ther
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
-from engines.base import Engine, NotResumable, RunNotFound, native_workflow_of, where_runs_are
-from flow.errors import RestoredError
+from engines.base import (
+    Engine,
+    NotResumable,
+    RunNotFound,
+    native_workflow_of,
+    where_runs_are,
+    world_for_db,
+)
 from flow.results import StepResult, WorkflowResult
 
 _STEP_STATUS = {"completed": "success", "failed": "failed", "running": "running",
@@ -42,24 +49,23 @@ def _payload(inp: Any) -> Any:
 
 
 def _error(err: Any) -> BaseException | None:
-    """An error record of the world as an exception (its class when importable)."""
+    """An error record of the world as an exception of its class (durable's rebuild rule; a
+    class that cannot be found comes back as a `RestoredError` subclass with its name)."""
     if not err:
         return None
-    try:
-        from durable._internal.serialization import error_from_dict
+    from engines.codegen.errors import restore_error
 
-        return error_from_dict(err)
-    except Exception:  # pragma: no cover - a foreign error shape
-        return RestoredError(str(err.get("type", "Error")), str(err.get("message", "")))
+    return restore_error(err)
 
 
 class NativeEngine(Engine):
-    """Runs durable workflow functions. Options: `world=` (default: durable's current world)."""
+    """Runs durable workflow functions. Options: `world=` (default: durable's current world),
+    `db=` (a SQLite file: its `durable.SqliteWorld`)."""
 
     name = "native"
 
-    def __init__(self, world: Any = None) -> None:
-        self._world = world
+    def __init__(self, world: Any = None, db: str | os.PathLike[str] | None = None) -> None:
+        self._world = world if world is not None or db is None else world_for_db(db)
 
     @property
     def world(self) -> Any:

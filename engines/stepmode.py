@@ -12,6 +12,7 @@ retries become the step's `max_retries` (flow's own retry loop is switched off w
 from __future__ import annotations
 
 import inspect
+import os
 import threading
 from dataclasses import replace
 from typing import Any
@@ -131,11 +132,16 @@ def wrapped(wf: Workflow) -> Workflow:
 
 
 class StepmodeEngine(Engine):
-    """flow's interpreter with every step run as a durable step (see module docstring)."""
+    """flow's interpreter with every step run as a durable step (see module docstring).
+    Options: `store=` a `flow.SnapshotStore`, or `db=` a path for a `flow.SqliteSnapshotStore`."""
 
     name = "stepmode"
 
-    def __init__(self, store: Any = None) -> None:
+    def __init__(self, store: Any = None, db: str | os.PathLike[str] | None = None) -> None:
+        if store is None and db is not None:
+            from flow import SqliteSnapshotStore
+
+            store = SqliteSnapshotStore(str(db))
         self.store = store
         self._active: dict[str, Any] = {}
 

@@ -475,18 +475,29 @@ class Campaign:
             "by_mode": dict(Counter(t.mode for t in self.trials)),
             "scenarios": len({t.scenario for t in self.trials}),
             "seconds": round(self.seconds, 2),
+            "mean_trial_seconds": round(sum(t.seconds for t in self.trials)
+                                        / max(1, len(self.trials)), 2),
         }
 
     def to_dict(self) -> dict[str, Any]:
+        engines = "" if tuple(self.engines) == DURABLE_ENGINES else "".join(
+            f" --engine {e}" for e in self.engines)
         return {
-            "command": f"wfbench crash-test --trials {len(self.trials)} --seed {self.seed}"
-                       + "".join(f" --engine {e}" for e in self.engines),
+            "command": f"wfbench crash-test --trials {len(self.trials)} --seed {self.seed}{engines}",
             "seed": self.seed,
             "engines": self.engines,
             "summary": self.summary(),
             "failures": [asdict(t) for t in self.trials if not t.passed],
             "trials": [asdict(t) for t in self.trials],
         }
+
+    def to_json(self) -> str:
+        """The report as JSON text: the summary indented, one line per trial."""
+        data = self.to_dict()
+        trials = data.pop("trials")
+        head = json.dumps(data, indent=1)
+        rows = ",\n".join("  " + json.dumps(t, separators=(",", ":")) for t in trials)
+        return head[:-2] + ',\n "trials": [\n' + rows + "\n ]\n}\n"
 
 
 async def run_campaign(engines: Sequence[str], trials: int, seed: int, db_dir: Path,
@@ -596,7 +607,7 @@ def crash_test(engines: tuple[str, ...], trials: int, seed: int, db_dir: str | N
     print_summary(campaign)
     out = Path(report)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(campaign.to_dict(), indent=1) + "\n", encoding="utf-8")
+    out.write_text(campaign.to_json(), encoding="utf-8")
     click.echo(f"wrote {out}", err=True)
     if any(not t.passed for t in campaign.trials):
         sys.exit(1)

@@ -16,7 +16,9 @@ A test that takes the `wf_engine` fixture runs once per engine; the fixture is t
 
 Choose the engines with `pytest --wf-engine codegen --wf-engine default` or the ini option
 `wf_engines = default codegen` (default: default, codegen, codegen-strict, stepmode — the engines
-that run Mastra-syntax workflows). `wf_engine_name` gives the name alone.
+that run Mastra-syntax workflows without a server). `wf_engine_name` gives the name alone.
+`--wf-engine temporal` adds Temporal: each test gets a task queue of its own, on the server in
+`$WFBENCH_TEMPORAL_ADDRESS` (else the engine starts one local dev server per test process).
 """
 
 from __future__ import annotations
@@ -42,12 +44,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _selected(config: pytest.Config) -> list[str]:
     chosen = config.getoption("wf_engines") or config.getini("wf_engines")
     names = [n for item in chosen for n in str(item).replace(",", " ").split()]
-    from engines import ENGINE_NAMES
+    from harness.runner import engine_names
 
-    bad = [n for n in names if n not in ENGINE_NAMES]
+    known = engine_names()
+    bad = [n for n in names if n not in known]
     if bad:
         raise pytest.UsageError(f"unknown wfbench engine {bad[0]!r} in --wf-engine/wf_engines; "
-                                f"choose from {', '.join(ENGINE_NAMES)}")
+                                f"choose from {', '.join(known)}")
     return names
 
 
@@ -65,9 +68,11 @@ def wf_engine_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def wf_engine(wf_engine_name: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """An `engines.Engine` (one test instance per engine), storing runs under tmp_path."""
-    from harness.runner import default_engine_factory, reset_process_worlds
+    from harness.runner import cell_env, default_engine_factory, reset_process_worlds
 
     monkeypatch.setenv("WFBENCH_DB", str(tmp_path / "wfbench-runs.db"))
+    for key, value in cell_env(wf_engine_name).items():  # temporal: a task queue of its own
+        monkeypatch.setenv(key, value)
     reset_process_worlds()  # a durable world opened by an earlier test is on another file
     try:
         yield default_engine_factory(wf_engine_name)

@@ -39,19 +39,69 @@ CheckFn = Callable[..., list[str]]
 DEFAULT_TIMEOUT_S = 60.0
 
 
-def default_engine_factory(name: str) -> Any:
+LOCAL_ENGINES: tuple[str, ...] = ("default", "codegen", "codegen-strict", "stepmode", "native")
+SERVER_ENGINES: tuple[str, ...] = ("temporal",)
+TEMPORAL = "temporal"
+TEMPORAL_MIN_TIMEOUT_S = 180.0  # a temporal cell is server-bound (scale-chain-1000: ~50 s)
+TEMPORAL_HEARTBEAT_S = "2"  # a step cut short by a killed worker is retried after 2 s, not 30
+
+
+def engine_names() -> tuple[str, ...]:
+    """Every engine the harness can run: `engines.ENGINE_NAMES`, plus `temporal` (needs a
+    Temporal server) when the engines package does not list it yet."""
+    from engines import ENGINE_NAMES
+
+    names = tuple(ENGINE_NAMES)
+    return names + tuple(n for n in SERVER_ENGINES if n not in names)
+
+
+def local_engine_names() -> tuple[str, ...]:
+    """The engines that need no server: what `wfbench matrix` runs by default."""
+    import engines
+
+    local = getattr(engines, "LOCAL_ENGINE_NAMES", None)
+    if local:
+        return tuple(local)
+    return tuple(n for n in engines.ENGINE_NAMES if n not in SERVER_ENGINES)
+
+
+def make_engine(name: str, **options: Any) -> Any:
+    """`engines.get_engine(name, **options)`; `temporal` is built directly (lazily imported)
+    while `engines.get_engine` does not know it."""
+    from engines import ENGINE_NAMES, get_engine
+
+    if name == TEMPORAL and name not in ENGINE_NAMES:
+        from engines.temporal.engine import TemporalEngine
+
+        return TemporalEngine(**options)
+    return get_engine(name, **options)
+
+
+def default_engine_factory(name: str, **options: Any) -> Any:
     """`engines.get_engine(name)`, storing runs in `$WFBENCH_DB` (the cell's own file)."""
-    from engines import get_engine
     from harness.targets import install_engine_resolver
 
     install_engine_resolver()
     db = os.environ.get("WFBENCH_DB")
-    if db:
+    if db and name != TEMPORAL:
         try:
-            return get_engine(name, db=db)
+            return make_engine(name, db=db, **options)
         except TypeError:  # an engine without a `db` option uses $WFBENCH_DB or memory
             pass
-    return get_engine(name)
+    return make_engine(name, **options)
+
+
+def cell_env(engine: str) -> dict[str, str]:
+    """Environment one cell runs with (its child processes inherit it): a `temporal` cell gets
+    a task queue of its own, so concurrent cells on one server never run each other's steps."""
+    if engine != TEMPORAL:
+        return {}
+    import uuid
+
+    env = {"WFBENCH_TEMPORAL_TASK_QUEUE": f"cell-{uuid.uuid4().hex[:12]}"}
+    if not os.environ.get("WFBENCH_TEMPORAL_HEARTBEAT"):
+        env["WFBENCH_TEMPORAL_HEARTBEAT"] = TEMPORAL_HEARTBEAT_S
+    return env
 
 
 def reset_process_worlds() -> None:
@@ -117,8 +167,9 @@ def run_cell(spec: CellSpec, workdir: Path | None = None) -> Cell:
 def _run_cell_in(spec: CellSpec, workdir: Path, started: float) -> Cell:
     from harness import drive
 
-    saved_env = os.environ.get("WFBENCH_DB")
-    os.environ["WFBENCH_DB"] = str(workdir / "runs.db")
+    env = {"WFBENCH_DB": str(workdir / "runs.db"), **cell_env(spec.engine)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     reset_process_worlds()
     generated: str | None = None
     try:
@@ -159,10 +210,11 @@ def _run_cell_in(spec: CellSpec, workdir: Path, started: float) -> Cell:
         return Cell(spec.engine, spec.scenario, Verdict.ERROR, elapsed,
                     exception=info, generated_source=generated)
     finally:
-        if saved_env is None:
-            os.environ.pop("WFBENCH_DB", None)
-        else:
-            os.environ["WFBENCH_DB"] = saved_env
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         reset_process_worlds()
     elapsed = time.perf_counter() - started
     verdict = Verdict.FAIL if diff else Verdict.PASS
@@ -220,9 +272,15 @@ class RunPlan:
     check: CheckFn = default_check
     serial_scenarios: frozenset[str] = field(default_factory=frozenset)
 
+    def timeout_for(self, engine: str) -> float:
+        """The cell time limit: `timeout_s`, at least `TEMPORAL_MIN_TIMEOUT_S` on temporal."""
+        if engine == TEMPORAL:
+            return max(self.timeout_s, TEMPORAL_MIN_TIMEOUT_S)
+        return self.timeout_s
+
     def specs(self) -> list[CellSpec]:
         return [
-            CellSpec(engine=e, scenario=s, timeout_s=self.timeout_s,
+            CellSpec(engine=e, scenario=s, timeout_s=self.timeout_for(e),
                      engine_factory=self.engine_factory, scenario_lookup=self.scenario_lookup,
                      check=self.check)
             for s in self.scenarios
@@ -248,9 +306,10 @@ def run_matrix_cells(plan: RunPlan, *, progress: bool = False) -> list[Cell]:
                 results[(spec.engine, spec.scenario)] = run_cell(spec)
                 bar.advance(results[(spec.engine, spec.scenario)])
         else:
-            for cell in _run_in_pool(parallel, plan.jobs, bar):
+            method = start_method(plan.engines)
+            for cell in _run_in_pool(parallel, plan.jobs, bar, method):
                 results[cell.key] = cell
-            for cell in _run_in_pool(serial, 1, bar):
+            for cell in _run_in_pool(serial, 1, bar, method):
                 results[cell.key] = cell
     return [results[(s.engine, s.scenario)] for s in specs]
 
@@ -268,12 +327,20 @@ def _weight(plan: RunPlan, scenario_id: str) -> int:
     return _SLOW_FAMILIES.get(family, 0)
 
 
-def _run_in_pool(specs: Iterable[CellSpec], jobs: int, bar: _Progress) -> list[Cell]:
+def start_method(engines: Iterable[str]) -> str:
+    """How the pool starts its worker processes: `fork` (cheap), but `spawn` when a temporal
+    cell may run: temporalio's runtime (threads of its Rust core) cannot be used across a fork,
+    and the process starting the pool may have created one (a test session, for instance)."""
+    return "spawn" if TEMPORAL in engines else "fork"
+
+
+def _run_in_pool(specs: Iterable[CellSpec], jobs: int, bar: _Progress,
+                 method: str = "fork") -> list[Cell]:
     pending = list(specs)
     done: list[Cell] = []
     if not pending:
         return done
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context(method)
     broken: list[CellSpec] = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         futures: dict[Future[Cell], CellSpec] = {pool.submit(run_cell, s): s for s in pending}

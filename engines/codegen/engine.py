@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from engines.base import (
     flow_workflow_of,
     is_flow_workflow,
     where_runs_are,
+    world_for_db,
 )
 from engines.codegen.errors import original_error, restore_error
 from engines.codegen.program import WATCHES, Program, program_for, send_resume
@@ -143,12 +145,13 @@ def _step_from_json(data: dict[str, Any]) -> StepResult:
 
 class CodegenEngine(Engine):
     """Compiled flow graphs on durable. Options: `world=` (default: durable's current world),
-    `strict=` (the `codegen-strict` variant)."""
+    `db=` (a SQLite file: its `durable.SqliteWorld`), `strict=` (the `codegen-strict` variant)."""
 
-    def __init__(self, strict: bool = False, world: Any = None) -> None:
+    def __init__(self, strict: bool = False, world: Any = None,
+                 db: str | os.PathLike[str] | None = None) -> None:
         self.strict = strict
         self.name = "codegen-strict" if strict else "codegen"
-        self._world = world
+        self._world = world if world is not None or db is None else world_for_db(db)
 
     @property
     def world(self) -> Any:

@@ -79,7 +79,8 @@ def restore_error(data: Any) -> BaseException | None:
     message = str(data.get("message", ""))
     qualname = data.get("type")
     module = data.get("module")
-    name = str(data.get("name") or qualname or "Error")
+    name = str(data.get("name") or (qualname.rsplit(".", 1)[-1] if isinstance(qualname, str)
+                                    else "") or "Error")
     if isinstance(qualname, str) and isinstance(module, str):
         from durable._internal.serialization import error_from_dict
 

@@ -345,46 +345,52 @@ class FlowRun:
             parent = Lane(None)
         loop = asyncio.get_running_loop()
         lanes: list[Lane] = []
+        tasks: list[asyncio.Task[Any]] = []
+        left = [len(aws)]  # children not done yet (done callbacks: O(1) per child)
+        failed = [False]  # a child has failed
+
+        def finished(task: asyncio.Task[Any]) -> None:
+            left[0] -= 1
+            if _failed(task):
+                failed[0] = True
+            root._notify()  # wakes this loop, enclosing gathers and the engine's watch
+
         for aw in aws:
             lane = Lane(parent)
             ctx = contextvars.copy_context()
             ctx.run(_LANE.set, lane)
-            lane.task = loop.create_task(aw, context=ctx)
-            lane.task.add_done_callback(lambda _t: root._notify())
+            task = loop.create_task(aw, context=ctx)
+            lane.task = task
+            task.add_done_callback(finished)
             lanes.append(lane)
+            tasks.append(task)
         parent.children = lanes
         wake = asyncio.Event()
         root.wakers.add(wake.set)
         dropped: set[int] = set()
         try:
-            while True:
+            while left[0] > 0:
                 wake.clear()
-                tasks = [lane.task for lane in lanes if lane.task is not None]
-                if all(t.done() for t in tasks):
-                    break
-                if any(_failed(t) for t in tasks) and all(
-                        lane.task is None or lane.task.done() or lane.blocked() for lane in lanes):
-                    parked = [lane.task for lane in lanes
-                              if lane.task is not None and not lane.task.done()]
-                    for t in parked:
+                if failed[0] and all(t.done() or lane.blocked() for t, lane in zip(tasks, lanes,
+                                                                                  strict=True)):
+                    parked_tasks = [t for t in tasks if not t.done()]
+                    for t in parked_tasks:
                         dropped.add(id(t))
                         t.cancel()
-                    await asyncio.wait(parked)
+                    if parked_tasks:  # (all may be done, their callbacks not run yet)
+                        await asyncio.wait(parked_tasks)
                     break
                 await wake.wait()
         except asyncio.CancelledError:
-            for lane in lanes:
-                if lane.task is not None and not lane.task.done():
-                    lane.task.cancel()
+            for t in tasks:
+                if not t.done():
+                    t.cancel()
             raise
         finally:
             root.wakers.discard(wake.set)
             parent.children = None
         out: list[Any] = []
-        for lane in lanes:
-            done = lane.task
-            assert done is not None
-            t = done
+        for t in tasks:
             if id(t) in dropped and t.cancelled():
                 out.append(CANCELLED_SUSPENDED)
             elif t.cancelled():

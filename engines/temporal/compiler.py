@@ -42,7 +42,7 @@ from engines.codegen.compiler import (
 from engines.codegen.writer import literal
 from engines.temporal import runtime
 
-TYPE_PREFIX = "wfbench:"
+TYPE_PREFIX = runtime.TYPE_PREFIX
 
 
 def workflow_type(workflow_id: str, hash_: str) -> str:
@@ -283,9 +283,7 @@ def load_program(type_name: str, target_ref: str | None) -> TemporalProgram | No
 
     program = program_for(resolve_target(target_ref), target_ref)
     if program.type_name != type_name:
-        raise runtime.WorkflowChanged(
-            f"run of workflow type {type_name!r} cannot be served: {target_ref} now compiles to "
-            f"{program.type_name!r} (the workflow changed; the run cannot be replayed)")
+        raise runtime.WorkflowChanged.of(type_name, [program.type_name])
     return program
 
 

@@ -292,8 +292,14 @@ class TemporalEngine(Engine):
             return {"status": "canceled", "run_id": run_id}
         if isinstance(cause, ApplicationError):
             name, message = cause.type or "Error", cause.message
-            if not cause.type and "[TMPRL1100]" in message:  # Temporal's nondeterminism code
-                name = "NondeterminismError"
+            if name == "NondeterminismError" or (not cause.type and "[TMPRL1100]" in message):
+                # Temporal's own nondeterminism failure: durable's class, as on codegen
+                from durable import NondeterminismError
+
+                from engines.codegen.errors import error_json
+
+                return {"status": "failed", "error": error_json(NondeterminismError(message)),
+                        "run_id": run_id}
         else:
             name, message = type(cause).__name__, str(cause)
         return {"status": "failed", "error": {"name": name, "message": message}, "run_id": run_id}

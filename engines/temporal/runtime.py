@@ -62,6 +62,8 @@ WAITING_QUERY = "waiting"
 RESULT_QUERY = "result"
 SUSPENSION_QUERY = "suspension"
 OUTPUTS_QUERY = "outputs"
+TYPE_PREFIX = "wfbench:"
+"""Workflow type names are `wfbench:<workflow id>@<graph hash 12>` (`compiler.workflow_type`)."""
 ABANDON = workflow.HandlerUnfinishedPolicy.ABANDON
 """`settle` waits are abandoned when a run ends early: the client then reads the run's result."""
 DEFAULT_ACTIVITY_TIMEOUT = 3600.0
@@ -103,6 +105,17 @@ LIVE: dict[str, FlowRun] = {}
 class WorkflowChanged(ValueError):
     """The run's workflow type no longer matches what its target compiles to."""
 
+    @classmethod
+    def of(cls, type_name: str, now: Sequence[str]) -> WorkflowChanged:
+        """The one message for a changed workflow (raised by this module and by
+        `engines.temporal.compiler.load_program`): the run's type and what the workflow
+        compiles to in this worker now."""
+        workflow_id = type_name[len(TYPE_PREFIX):].rpartition("@")[0] \
+            if type_name.startswith(TYPE_PREFIX) else type_name
+        return cls(f"run of workflow type {type_name!r} cannot be served: workflow {workflow_id!r} "
+                   f"now compiles to {', '.join(map(repr, now))} (the workflow changed; the run's "
+                   "history cannot be replayed with it)")
+
 
 def register_program(type_name: str, program: Any) -> None:
     """Make a compiled program findable by its workflow type name."""
@@ -123,10 +136,7 @@ def program_named(type_name: str, target_ref: str | None) -> Any:
     base = type_name.rpartition("@")[0] + "@"
     changed = sorted(t for t in _PROGRAMS if t.startswith(base))
     if changed:
-        raise WorkflowChanged(
-            f"run of workflow type {type_name!r} cannot be served: this worker compiles workflow "
-            f"{base[len('wfbench:'):-1]!r} to {', '.join(map(repr, changed))} (the workflow changed; "
-            "the run's history cannot be replayed with it)")
+        raise WorkflowChanged.of(type_name, changed)
     for loader in _LOADERS:
         program = loader(type_name, target_ref)
         if program is not None:
@@ -155,7 +165,19 @@ def load_for_workflow(type_name: str, params: dict[str, Any]) -> Any:
             return program
         return program_named(type_name, params.get("target"))
     except WorkflowChanged as exc:
-        raise ApplicationError(str(exc), type="NondeterminismError", non_retryable=True) from None
+        raise nondeterminism_failure(str(exc)) from None
+
+
+def nondeterminism_failure(message: str) -> ApplicationError:
+    """The failure of a run that cannot be replayed: durable's `NondeterminismError` (the class a
+    codegen run fails with in the same case), as the result JSON in the failure's details."""
+    from durable import NondeterminismError
+
+    from engines.codegen.errors import error_json
+
+    result = {"status": "failed", "error": error_json(NondeterminismError(message)),
+              "run_id": workflow.info().workflow_id}
+    return ApplicationError(message, result, type="NondeterminismError", non_retryable=True)
 
 
 async def temporal_sleep(duration: Any) -> None:
@@ -264,12 +286,16 @@ class RunProgram:
         labels, kept in `root.labels`)."""
         root = run.root
         token = hook_token(run.run_id, path, index)
-        root.waiting_hooks[token] = list(path)
-        root_labels = _labels_of(root)
-        for label in labels or []:
-            root_labels[label] = token
         resumes = self.owner.resumes
-        with parked():  # flow's precedence: a failed sibling ends the entry while this waits
+        root_labels = _labels_of(root)
+        # parked before the run is seen waiting on the token: `FlowRun.gather` then knows this
+        # child waits for a resume, so a failed sibling fails the entry (flow's failed >
+        # suspended) instead of the entry waiting for the signal
+        import contextlib
+        with contextlib.nullcontext():
+            root.waiting_hooks[token] = list(path)
+            for label in labels or []:
+                root_labels[label] = token
             await workflow.wait_condition(lambda: token in resumes)
         root.waiting_hooks.pop(token, None)
         for label in labels or []:

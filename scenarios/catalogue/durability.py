@@ -29,12 +29,17 @@ VARIANT_ENV = "WFBENCH_SCENARIO_VARIANT"
 """det-changed-workflow: the recovery process sets this to "2" to load the changed workflow."""
 
 CHAIN = 20
+SLOW_STEP = 11
+"""dur-kill-mid-chain: the step in flight when the kill (after s-10 ends) lands."""
+SLOW_STEP_DELAY = 0.5
 
 
 def _chain() -> Any:
     wf = create_workflow(id="dur-kill-mid-chain")
     for i in range(1, CHAIN + 1):
-        wf = wf.then(tstep(f"s-{i}", lambda c: {"value": c.input_data["value"] + 1}, delay=0.05))
+        # s-11 is slow: the kill after s-10 lands while it is in flight even on a loaded machine
+        wf = wf.then(tstep(f"s-{i}", lambda c: {"value": c.input_data["value"] + 1},
+                           delay=SLOW_STEP_DELAY if i == SLOW_STEP else 0.05))
     return wf.commit()
 
 
@@ -112,7 +117,8 @@ SCENARIOS: list[Scenario] = [
             trace=TraceExpect(runs=_chain_runs, completed=_chain_runs, max_in_flight={"*": 1}),
         ),
         notes="Steps 1-9 completed before the kill: exactly once. s-10 (its completion may not be "
-        "committed yet) and s-11 (in flight) may run twice: at-least-once.",
+        "committed yet) and s-11 (in flight; it takes 0.5 s so the kill lands during it) may run "
+        "twice: at-least-once.",
     ),
     Scenario(
         id="dur-kill-during-sleep", title="SIGKILL during a sleep; the sleep resumes for the remainder",

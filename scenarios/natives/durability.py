@@ -17,7 +17,7 @@ _VARIANT = os.environ.get("WFBENCH_SCENARIO_VARIANT", "1")
 async def dur_kill_mid_chain(input_data: dict[str, Any]) -> Any:
     v = input_data["value"]
     for i in range(1, 21):
-        v = await traced_value(name=f"s-{i}", value=v + 1, delay=0.05)
+        v = await traced_value(name=f"s-{i}", value=v + 1, delay=0.5 if i == 11 else 0.05)
     return {"value": v}
 
 

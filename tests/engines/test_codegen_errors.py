@@ -119,3 +119,16 @@ async def test_step_error_seen_only_through_the_log_keeps_its_class(world, monke
     assert type(res.error) is ValueError
     assert str(res.error) == "bad value"
     assert type(res.steps["boom"].error) is ValueError
+
+
+async def test_native_failed_run_keeps_an_unimportable_class_name(world):
+    wf = durable.Workflows()
+
+    @wf.workflow(name="errors-native-broken")
+    async def broken(x):
+        raise BrokenThing("native local class")
+
+    res = await get_engine("native", world=world).run(broken, input_data=1)
+    assert res.status == "failed"
+    assert type(res.error).__name__ == "BrokenThing"
+    assert str(res.error) == "native local class"

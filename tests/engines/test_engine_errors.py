@@ -170,3 +170,29 @@ async def test_native_resume_of_a_finished_run(world):
         await eng.resume(hello, "n-done", step="order-42", resume_data={})
     assert str(info.value) == ("run 'n-done' has already completed; only a suspended run can be "
                                "resumed (asked to resume 'order-42')")
+
+
+@pytest.mark.parametrize("name", FLOW_ENGINES)
+async def test_db_option_keeps_runs_in_that_file(name, tmp_path):
+    """`get_engine(name, db=path)` on every engine: a run suspended by one engine object is
+    resumed by another one built on the same file (and unknown there under another file)."""
+    db = tmp_path / f"{name}.db"
+    first = await get_engine(name, db=db).run(asking, input_data={"value": 1}, run_id="db-1")
+    assert first.status == "suspended"
+    assert db.exists()
+    done = await get_engine(name, db=db).resume(asking, "db-1", step="ask", resume_data={"add": 5})
+    assert (done.status, done.result) == ("success", {"value": 7})
+    with pytest.raises(RunNotFound, match=r"^no run 'db-1' in .*other\.db"):
+        await get_engine(name, db=tmp_path / "other.db").resume(asking, "db-1", step="ask")
+
+
+async def test_native_db_option(tmp_path):
+    wf = durable.Workflows()
+
+    @wf.workflow(name="errors-native-db")
+    async def hello(x):
+        return x + 1
+
+    res = await get_engine("native", db=tmp_path / "n.db").run(hello, input_data=1, run_id="n1")
+    assert (res.status, res.result) == ("success", 2)
+    assert durable.SqliteWorld(str(tmp_path / "n.db")).get_run("n1").status == "completed"

@@ -178,3 +178,17 @@ def test_a_40_trial_campaign_on_both_durable_engines_passes(tmp_path: Any) -> No
     assert failures == [], "\n".join(failures)
     assert result.exit_code == 0, result.output
     assert "40/40 trials passed" in result.output
+
+
+def test_the_report_is_json_with_one_line_per_trial() -> None:
+    trials = [ct.TrialResult(i, "native", "wcp1-sequence", "span", 2, killed=True)
+              for i in range(3)]
+    trials[1].problems.append("log: 2 terminal events")
+    camp = ct.Campaign(seed=4, engines=["native"], trials=trials, seconds=1.5)
+    text = camp.to_json()
+    data = json.loads(text)
+    assert data["command"] == "wfbench crash-test --trials 3 --seed 4 --engine native"
+    assert data["summary"]["passed"] == 2 and data["summary"]["failed"] == 1
+    assert [t["index"] for t in data["failures"]] == [1]
+    assert len(data["trials"]) == 3
+    assert sum(1 for line in text.splitlines() if line.startswith('  {"index"')) == 3

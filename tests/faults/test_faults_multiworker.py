@@ -5,8 +5,8 @@ executed (`durable.start_run` with no running event loop leaves a run pending fo
 then 2 or 4 worker processes (`tests.faults.mw_worker`) drive them. Checked: every run
 completes exactly once with the right output, no step completion is duplicated (per
 (run, correlation id) in the log and in a side-effect file), every log is well-formed, and the
-throughput is printed. A worker SIGKILLed mid-run, or frozen (SIGSTOP) until its leases end,
-has its runs taken over by the others.
+throughput is printed. A worker SIGKILLed mid-run, or frozen until its leases end,
+has its runs taken over by the others (a frozen one once its leases end).
 """
 
 from __future__ import annotations
@@ -83,7 +83,6 @@ def wait_all_terminal(world: durable.SqliteWorld, n: int, timeout: float = 90) -
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
     for p in procs:
         if p.poll() is None:
-            p.send_signal(signal.SIGCONT)
             p.terminate()
     for p in procs:
         try:
@@ -119,8 +118,10 @@ def run_pool(tmp: Path, workers: int) -> tuple[float, Counter[int]]:
     world = enqueue(db, n)
     assert {r.status for r in world.list_runs()} == {"pending"}
     assert side_effects(side) == []  # enqueued, not executed
+    # 10 ms per step: a run outlasts the other workers' first poll after "go", so the queue is
+    # shared (each worker holds at most 8 runs at once); throughput is bounded by the sleeps
     procs, go = start_workers(tmp, db, side, workers, lease=5.0, conc=8, mode="idle",
-                              step_delay=0.005)
+                              step_delay=0.01)
     t0 = time.monotonic()
     go.touch()
     try:
@@ -212,9 +213,10 @@ def test_a_killed_worker_s_runs_are_taken_over(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_frozen_worker_s_runs_are_taken_over_when_its_lease_ends(tmp_path: Path) -> None:
-    """SIGSTOP keeps the process alive (so it does not look dead): the others wait for its
-    leases to expire, take the runs over and finish them; when it wakes up (SIGCONT) its
-    commits are refused, so no step completion is duplicated."""
+    """A frozen worker (SIGUSR1: it stalls at its next world write, see mw_worker) is alive, so
+    it does not look dead: the others wait for its leases to expire, take the runs over and
+    finish them; when it thaws (SIGUSR2) its commits are refused, so no step completion is
+    duplicated."""
     n = 40
     lease = 1.0
     db, side = tmp_path / "runs.db", tmp_path / "side.jsonl"
@@ -225,8 +227,8 @@ def test_a_frozen_worker_s_runs_are_taken_over_when_its_lease_ends(tmp_path: Pat
         go.touch()
         victim = procs[0].pid
         _wait_for_lines(side, victim, 4)
-        procs[0].send_signal(signal.SIGSTOP)
-        time.sleep(0.1)  # commits in progress land
+        procs[0].send_signal(signal.SIGUSR1)
+        time.sleep(0.3)  # a write in progress lands; the next one stalls
         held = _held_by(world, victim)
         assert held, "the victim held no run when it was frozen"
         expires = {r.run_id: r.lease_expires_at for r in world.list_runs() if r.run_id in held}
@@ -238,8 +240,8 @@ def test_a_frozen_worker_s_runs_are_taken_over_when_its_lease_ends(tmp_path: Pat
             later = [e for e in world.list_events(rid) if e.seq > last_seq[rid]]
             assert later, rid
             assert min(e.created_at for e in later) >= (expires[rid] or 0) - 0.05, rid
-        procs[0].send_signal(signal.SIGCONT)
-        time.sleep(lease)  # the woken worker tries to go on; its commits are refused
+        procs[0].send_signal(signal.SIGUSR2)
+        time.sleep(lease)  # the thawed worker tries to go on; its commits are refused
     finally:
         stop(procs)
     _check_takeover(world, side, victim, held, done_at_stop, n)

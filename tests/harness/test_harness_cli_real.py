@@ -37,7 +37,11 @@ def test_list_shows_every_scenario_and_engine() -> None:
     assert r.exit_code == 0
     data = json.loads(r.stdout)
     assert [s["id"] for s in data["scenarios"]] == [s.id for s in all_scenarios()]
-    assert [e["name"] for e in data["engines"]] == list(ENGINE_NAMES)
+    names = [e["name"] for e in data["engines"]]
+    # every engine of the engines package, and temporal (listed even before engines knows it)
+    assert names[:len(ENGINE_NAMES)] == list(ENGINE_NAMES)
+    assert sorted(names) == sorted({*ENGINE_NAMES, "temporal"})
+    assert {"default", "codegen", "codegen-strict", "stepmode", "native"} <= set(names)
 
 
 def test_unknown_real_scenario(tmp_path) -> None:
@@ -62,7 +66,9 @@ def test_suspend_then_resume_from_the_cli(tmp_path) -> None:
     r = invoke("run", "--engine", "default", "--db", db, "--run-id", "h1", "hitl-suspend-resume")
     assert r.exit_code == 0
     assert "suspended at: [[\"approve\"]]" in r.stdout
-    assert "--step approve" in r.stdout
+    # the printed command reaches the same run: same engine, database, target and run id
+    assert (f"resume with: wfbench resume --engine default --db {db} hitl-suspend-resume h1 "
+            "--step approve --data JSON") in r.stdout
     r = invoke("resume", "--engine", "default", "--db", db, "hitl-suspend-resume", "h1",
                "--step", "approve", "--data", '{"approved": true}', "--json")
     assert r.exit_code == 0, r.output
@@ -124,3 +130,18 @@ def test_runs_show_unknown_run(tmp_path) -> None:
     r = invoke("runs", "show", "--db", str(tmp_path / "r.db"), "nope")
     assert r.exit_code == 2
     assert "no run 'nope'" in one_line_error(r)
+
+
+def test_native_scenario_run_and_resume(tmp_path) -> None:
+    db = str(tmp_path / "n.db")
+    # the native definition takes request_context too: the CLI starts it with native_kwargs()
+    r = invoke("run", "--engine", "native", "--db", db, "data-map-object", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["status"] == "success"
+    r = invoke("run", "--engine", "native", "--db", db, "--run-id", "n1", "hitl-suspend-resume")
+    assert r.exit_code == 0 and ": suspended" in r.stdout
+    r = invoke("resume", "--engine", "native", "--db", db, "hitl-suspend-resume", "n1",
+               "--step", "approve", "--data", '{"approved": false}', "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert (out["status"], out["result"]["approved"]) == ("success", False)

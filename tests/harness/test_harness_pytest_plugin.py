@@ -4,6 +4,7 @@ written here, as a user's project would."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -95,3 +96,35 @@ def test_users_workflow_runs_on_every_engine(tmp_path) -> None:
     # 4 engines x 2 tests; codegen-strict refuses the branch condition (a closure): skipped
     assert "7 passed, 1 skipped" in out
     assert "SKIPPED" in out and "codegen-strict does not support this workflow" in out
+
+
+@pytest.mark.temporal
+@pytest.mark.slow
+def test_users_workflow_on_temporal(tmp_path, temporal_address) -> None:
+    body = """
+        import os
+
+        import pytest
+        from flow import create_step, create_workflow
+
+        inc = create_step(id="inc", execute=lambda ctx: {"value": ctx.input_data["value"] + 1})
+        seq = create_workflow(id="user-seq-t").then(inc).then(inc).commit()
+
+        @pytest.mark.asyncio
+        async def test_seq(wf_engine, wf_engine_name):
+            result = await wf_engine.run(seq, input_data={"value": 1})
+            assert (result.status, result.result) == ("success", {"value": 3})
+            print("QUEUE", wf_engine_name, os.environ.get("WFBENCH_TEMPORAL_TASK_QUEUE"))
+    """
+    (tmp_path / "test_user.py").write_text(textwrap.dedent(body))
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-v", "-s", "-p", "no:cacheprovider",
+         str(tmp_path / "test_user.py"), "--wf-engine", "temporal", "--wf-engine", "default"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
+             "WFBENCH_TEMPORAL_ADDRESS": temporal_address},
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "test_seq[temporal]" in r.stdout and "2 passed" in r.stdout
+    queues = dict(re.findall(r"QUEUE (\S+) (\S+)", r.stdout))
+    assert queues["temporal"].startswith("cell-") and queues["default"] == "None"

@@ -10,9 +10,10 @@ import pytest
 from engines import EngineError
 from engines.temporal import engine as engine_mod
 from engines.temporal.devserver import DevServer
+from engines.temporal.compiler import program_for
 from engines.temporal.engine import TemporalEngine
+from engines.temporal.runtime import WorkflowChanged
 from flow import create_step, create_workflow
-from flow.errors import error_name
 from tests.engines import engine_workflows as W
 
 pytestmark = pytest.mark.temporal
@@ -77,8 +78,31 @@ async def test_a_run_whose_workflow_changed_fails_with_nondeterminism(engine):
         id="changed-graph", task_queue=engine.task_queue)
     result = await asyncio.wait_for(engine.recover(W.sequential, "changed-graph"), 30)
     assert result.status == "failed"
-    assert error_name(result.error) == "NondeterminismError"
-    assert "the workflow changed" in str(result.error)
+    # durable's class, as a codegen run of a changed workflow fails (not a RestoredError)
+    assert type(result.error).__name__ == "NondeterminismError"
+    assert type(result.error).__module__.startswith("durable")
+    assert str(result.error) == changed_message(
+        "wfbench:sequential@000000000000", program_for(W.sequential).type_name)
+    assert result.steps == {}  # no step of the old run ran with the new code
+
+
+def changed_message(old_type: str, new_type: str) -> str:
+    """The text written in runtime.WorkflowChanged.of, by hand."""
+    return (f"run of workflow type '{old_type}' cannot be served: workflow 'sequential' now "
+            f"compiles to '{new_type}' (the workflow changed; the run's history cannot be "
+            "replayed with it)")
+
+
+def test_a_fresh_worker_names_a_changed_workflow_the_same_way():
+    # the path of a standalone worker that has not compiled the workflow yet: it rebuilds the
+    # program from the run's target and finds another type
+    from engines.temporal.compiler import load_program
+
+    with pytest.raises(WorkflowChanged) as info:
+        load_program("wfbench:sequential@000000000000", "tests.engines.engine_workflows:sequential")
+    assert str(info.value) == changed_message("wfbench:sequential@000000000000",
+                                              program_for(W.sequential).type_name)
+    assert program_for(W.sequential).type_name.startswith("wfbench:sequential@")
 
 
 async def test_without_an_address_the_engine_starts_a_local_dev_server(monkeypatch):
