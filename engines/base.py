@@ -100,6 +100,11 @@ def _step_text(step: Any) -> str:
 
 
 ENGINE_NAMES: tuple[str, ...] = ("default", "codegen", "codegen-strict", "stepmode", "native")
+"""The engines that need no server: the matrix and the benchmark run these by default."""
+
+LOCAL_ENGINE_NAMES = ENGINE_NAMES
+SERVER_ENGINE_NAMES: tuple[str, ...] = ("temporal",)
+"""Engines that need a server (started for them when no address is given); opt-in everywhere."""
 
 MASTRA_ENGINES = "default, codegen, codegen-strict or stepmode"
 
@@ -286,7 +291,7 @@ class Engine(abc.ABC):
 
 
 def get_engine(name: str, **options: Any) -> Engine:
-    """The engine called `name` (one of `ENGINE_NAMES`), built with `options`.
+    """The engine called `name` (one of `ENGINE_NAMES`, or `temporal`), built with `options`.
 
     Options: `world=` (codegen, codegen-strict, native: a durable world; default the current one),
     `store=` (default, stepmode: a flow snapshot store), `db=` (every engine: a SQLite file; a
@@ -308,4 +313,9 @@ def get_engine(name: str, **options: Any) -> Engine:
         from engines.native import NativeEngine
 
         return NativeEngine(**options)
-    raise EngineError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
+    if name == "temporal":
+        from engines.temporal.engine import TemporalEngine
+
+        return TemporalEngine(**options)
+    known = ", ".join((*ENGINE_NAMES, *SERVER_ENGINE_NAMES))
+    raise EngineError(f"unknown engine {name!r}; choose one of {known}")

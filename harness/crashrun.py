@@ -50,9 +50,12 @@ async def _phase(phase: str, engine: Any, scenario: Any, run_id: str, action: An
 
     native = str(getattr(engine, "name", "")) == "native"
     if phase == "start":
+        from harness.drive import engine_session
+
         # the trace goes to $WFBENCH_TRACE_FILE (record=False: no in-memory recorder)
-        out = await drive_engine(scenario, engine, run_id=run_id, native=native, record=False,
-                                 target_ref=getattr(scenario, "id", None))
+        async with engine_session(engine):
+            out = await drive_engine(scenario, engine, run_id=run_id, native=native,
+                                     record=False, target_ref=getattr(scenario, "id", None))
         return out.result
     if phase == "resume":
         return await engine_resume(engine, scenario, run_id, dict(action or {}), native=native)

@@ -16,9 +16,11 @@ Also owns `generated_source` (the codegen source shown in the HTML report).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,10 +117,23 @@ async def drive_actions(engine: Any, scenario: Any, engine_name: str) -> Outcome
     if callable(check_first):
         check_first(scenario)  # refusals (Unsupported) before anything runs
     run_id = f"{getattr(scenario, 'id', 'run')}-{engine_name}"
-    out = await sdrive.drive_engine(scenario, engine, run_id=run_id, native=native,
-                                    target_ref=getattr(scenario, "id", None))
+    async with engine_session(engine):
+        out = await sdrive.drive_engine(scenario, engine, run_id=run_id, native=native,
+                                        target_ref=getattr(scenario, "id", None))
     return Outcome(result=out.result, trace=out.trace, run_id=out.run_id or run_id,
                    native=native, extra_diff=list(out.diffs))
+
+
+@contextlib.asynccontextmanager
+async def engine_session(engine: Any) -> AsyncIterator[Any]:
+    """`async with engine:` for engines that are async context managers (temporal: one
+    in-process worker for the whole cell, so a resume sent while the run is still going does
+    not start a second worker on the same task queue), else nothing."""
+    if hasattr(engine, "__aenter__") and hasattr(engine, "__aexit__"):
+        async with engine:
+            yield engine
+    else:
+        yield engine
 
 
 def _engine_name(engine: Any) -> str:

@@ -40,40 +40,29 @@ DEFAULT_TIMEOUT_S = 60.0
 
 
 LOCAL_ENGINES: tuple[str, ...] = ("default", "codegen", "codegen-strict", "stepmode", "native")
-SERVER_ENGINES: tuple[str, ...] = ("temporal",)
 TEMPORAL = "temporal"
 TEMPORAL_MIN_TIMEOUT_S = 180.0  # a temporal cell is server-bound (scale-chain-1000: ~50 s)
 TEMPORAL_HEARTBEAT_S = "2"  # a step cut short by a killed worker is retried after 2 s, not 30
 
 
 def engine_names() -> tuple[str, ...]:
-    """Every engine the harness can run: `engines.ENGINE_NAMES`, plus `temporal` (needs a
-    Temporal server) when the engines package does not list it yet."""
-    from engines import ENGINE_NAMES
+    """Every engine the harness can run: the local ones, then those that need a server."""
+    from engines import LOCAL_ENGINE_NAMES, SERVER_ENGINE_NAMES
 
-    names = tuple(ENGINE_NAMES)
-    return names + tuple(n for n in SERVER_ENGINES if n not in names)
+    return (*LOCAL_ENGINE_NAMES, *SERVER_ENGINE_NAMES)
 
 
 def local_engine_names() -> tuple[str, ...]:
     """The engines that need no server: what `wfbench matrix` runs by default."""
-    import engines
+    from engines import LOCAL_ENGINE_NAMES
 
-    local = getattr(engines, "LOCAL_ENGINE_NAMES", None)
-    if local:
-        return tuple(local)
-    return tuple(n for n in engines.ENGINE_NAMES if n not in SERVER_ENGINES)
+    return tuple(LOCAL_ENGINE_NAMES)
 
 
 def make_engine(name: str, **options: Any) -> Any:
-    """`engines.get_engine(name, **options)`; `temporal` is built directly (lazily imported)
-    while `engines.get_engine` does not know it."""
-    from engines import ENGINE_NAMES, get_engine
+    """`engines.get_engine(name, **options)`."""
+    from engines import get_engine
 
-    if name == TEMPORAL and name not in ENGINE_NAMES:
-        from engines.temporal.engine import TemporalEngine
-
-        return TemporalEngine(**options)
     return get_engine(name, **options)
 
 
@@ -190,8 +179,8 @@ def _run_cell_in(spec: CellSpec, workdir: Path, started: float) -> Cell:
             box["outcome"] = await _with_timeout(drive.drive(engine, scenario, workdir, refs),
                                                  spec.timeout_s)
 
-        with _alarm(spec.timeout_s + 5.0):
-            asyncio.run(main())
+        with _alarm(spec.timeout_s + 5.0) as alarm:
+            run_bounded(main(), alarm)
         outcome = box["outcome"]
         native = {"native": True} if outcome.native else {}
         diff = list(outcome.extra_diff) + list(
@@ -226,31 +215,89 @@ def _ref(fn: Any) -> str:
     return f"{fn.__module__}:{fn.__qualname__}"
 
 
+CANCEL_GRACE_S = 5.0  # how long a timed-out cell's tasks get to end once cancelled
+_ABANDONED: list[asyncio.Task[Any]] = []
+
+
 async def _with_timeout(coro: Any, timeout_s: float) -> Any:
+    """`coro`'s result, or CellTimeout after `timeout_s`. Unlike `asyncio.wait_for`, the wait for
+    the cancelled work is bounded too (a Temporal worker's shutdown, for one, can outlast it)."""
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_GRACE_S)
+        raise CellTimeout(f"the cell did not finish within {timeout_s:g} s")
+    return task.result()
+
+
+def run_bounded(coro: Any, alarm: _alarm | None = None) -> Any:
+    """`asyncio.run(coro)`, except that the clean-up is bounded: the tasks still pending when
+    `coro` ends (or the hard limit stops the loop) get `CANCEL_GRACE_S` to finish after
+    cancellation, then the loop is closed anyway. (`asyncio.run` waits for them without a
+    limit, so one task that ignores cancellation would hang the whole matrix.)"""
+    loop = asyncio.new_event_loop()
+    if alarm is not None:
+        alarm.loop = loop
     try:
-        return await asyncio.wait_for(coro, timeout_s)
-    except TimeoutError:
-        raise CellTimeout(f"the cell did not finish within {timeout_s:g} s") from None
+        asyncio.set_event_loop(loop)
+        try:
+            return loop.run_until_complete(coro)
+        except RuntimeError:
+            if alarm is not None and alarm.fired:  # the hard limit stopped the loop
+                raise CellTimeout(f"the cell blocked for more than {alarm.seconds:g} s") \
+                    from None
+            raise
+    finally:
+        if alarm is not None:
+            alarm.loop = None
+        try:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in pending:
+                t.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=CANCEL_GRACE_S))
+                # tasks that ignored cancellation are kept, not collected: closing their
+                # coroutines later, outside their context, would raise in unrelated code
+                _ABANDONED.extend(t for t in pending if not t.done())
+            loop.run_until_complete(asyncio.wait(
+                {loop.create_task(loop.shutdown_asyncgens()),
+                 loop.create_task(loop.shutdown_default_executor())},
+                timeout=CANCEL_GRACE_S))
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
 
 
 class _alarm:
-    """A hard limit for code that blocks the event loop (main thread of a process only)."""
+    """A hard limit (main thread of a process only): when it fires it raises CellTimeout where
+    the main thread is (code blocking the loop included) and stops the event loop of
+    `run_bounded`, so the cell ends as a CellTimeout however the exception is handled."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.active = False
+        self.fired = False
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.previous: Any = None
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> _alarm:
         import threading
 
         if threading.current_thread() is not threading.main_thread():
-            return
+            return self
         self.previous = signal.signal(signal.SIGALRM, self._fire)
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
         self.active = True
+        return self
 
     def _fire(self, signum: int, frame: Any) -> None:
+        self.fired = True
+        loop = self.loop
+        if loop is not None and loop.is_running():
+            # if the exception below is swallowed (raised inside a loop callback), the stopped
+            # loop still ends run_until_complete (RuntimeError -> CellTimeout)
+            loop.stop()
         raise CellTimeout(f"the cell blocked for more than {self.seconds:g} s")
 
     def __exit__(self, *exc: object) -> None:

@@ -27,6 +27,7 @@ from engines.codegen.runtime import (
     flow_step_body,
     hook_token,
     parked,
+    step_args,
     step_retries,
 )
 
@@ -77,9 +78,9 @@ class Program:
                     name = f"{self.prefix}/{sb.durable_name}"
                 else:
                     name = f"{self.prefix}/{wf_id}/{sid}"
-                fn = functools.partial(flow_step_body, self)
-                self._steps[(wf_id, sid)] = self.registry.register_step(
-                    fn, name=name, max_retries=retries, retry_delay=delay)
+                fn = functools.partial(flow_step_body, self, workflow_id=wf_id, step_id=sid)
+                self._steps[(wf_id, sid)] = _compact_call(self.registry.register_step(
+                    fn, name=name, max_retries=retries, retry_delay=delay))
         for cid in compiled.closures:
             fn = functools.partial(closure_body, self)
             self._closures[cid] = self.registry.register_step(
@@ -138,6 +139,16 @@ class Program:
             if root.labels.get(label) == token:
                 del root.labels[label]
         return getattr(payload, "resume_data", None)
+
+
+def _compact_call(step: Any) -> Any:
+    """`step_fn`'s callable: takes `StepCall`'s keyword arguments and calls the durable step with
+    the compact ones (`runtime.step_args`), so the journal holds only what varies per call."""
+
+    def call(**kw: Any) -> Any:
+        return step(**step_args(kw))
+
+    return call
 
 
 def program_for(workflow: Any, strict: bool = False) -> Program:

@@ -105,16 +105,64 @@ def forget_run(run_id: str) -> None:
         del _ERRORS[key]
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _jsonable(value: Any) -> Any:
+    """`flow.results.to_jsonable` with a fast path: a scalar, or a flat dict/list of scalars
+    (str keys), is already plain JSON and is returned as is (durable encodes it at once)."""
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or type(v) not in _SCALARS:
+                return to_jsonable(value)
+        return value
+    if t is list:
+        for v in value:
+            if type(v) not in _SCALARS:
+                return to_jsonable(value)
+        return value
+    return to_jsonable(value)
+
+
 def result_json(result: WorkflowResult) -> dict[str, Any]:
     """`result.to_dict()` with every error in `error_json` form (its class survives the JSON;
-    `engines.codegen.engine.result_from_json` reads it back)."""
-    out = result.to_dict()
-    if result.error is not None:
-        out["error"] = error_json(result.error)
-    for sid, rec in result.steps.items():
-        if rec.error is not None and sid in out["steps"]:
-            out["steps"][sid]["error"] = error_json(rec.error)
-    return out  # type: ignore[no-any-return]
+    `engines.codegen.engine.result_from_json` reads it back). Plain JSON values are not copied
+    (durable encodes the body's result at once)."""
+    out: dict[str, Any] = {
+        "status": result.status,
+        "run_id": result.run_id,
+        "input": _jsonable(result.input),
+        "steps": {sid: _record_json(rec) for sid, rec in result.steps.items()},
+        "state": _jsonable(result.state),
+    }
+    if result.status == "success":
+        out["result"] = _jsonable(result.result)
+    elif result.status == "failed":
+        out["error"] = error_json(result.error) if result.error is not None else None
+    elif result.status == "suspended":
+        out["suspended"] = [list(p) for p in result.suspended]
+    return out
+
+
+_OPTIONAL_FIELDS = ("started_at", "ended_at", "suspend_payload", "resume_payload", "suspended_at",
+                    "resumed_at", "metadata")
+
+
+def _record_json(rec: StepResult) -> dict[str, Any]:
+    """`rec.to_dict()` (same keys, same order) with the error in `error_json` form."""
+    out: dict[str, Any] = {"status": rec.status, "payload": _jsonable(rec.payload)}
+    if rec.status == "success":
+        out["output"] = _jsonable(rec.output)
+    if rec.error is not None:
+        out["error"] = error_json(rec.error)
+    for name in _OPTIONAL_FIELDS:
+        value = getattr(rec, name)
+        if value is not None:
+            out[name] = _jsonable(value)
+    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -692,24 +740,28 @@ class StepCall:
                 raise err from None
             self._apply(out)
             rec = run.records[sid]
-            if not resume:
-                rec = replace(rec, payload=out.get("input"), started_at=out.get("started_at") or rec.started_at)
-            st = out["status"]
+            # the record's payload is the validated input (absent: the input as given)
+            first: dict[str, Any] = {} if resume else {
+                "payload": out["input"] if "input" in out else prev,
+                "started_at": out.get("started_at") or rec.started_at}
+            st = out.get("status", "success")
             if st == "failed":
-                run.set_record(sid, replace(rec, status="failed", ended_at=out.get("ended_at")))
+                run.set_record(sid, replace(rec, **first, status="failed", ended_at=out.get("ended_at")))
                 try:
                     self._raise_failure(out)
                 except Exception as exc:
                     run.set_record(sid, replace(run.records[sid], error=exc))
                     raise
             if st in ("success", "bailed"):
-                run.set_record(sid, replace(rec, status="success", output=out.get("output"),
+                output = out.get("output")
+                run.set_record(sid, replace(rec, **first, status="success", output=output,
                                             ended_at=out.get("ended_at")))
                 if st == "bailed":
-                    return R("bailed", out.get("output"), step_id=sid)
-                return R("canceled" if run.is_aborted else "success", out.get("output"), step_id=sid)
+                    return R("bailed", output, step_id=sid)
+                return R("canceled" if run.is_aborted else "success", output, step_id=sid)
             # suspended: wait on the durable hook, then run the step again with the resume data
-            run.set_record(sid, replace(rec, status="suspended", suspend_payload=out.get("suspend_payload"),
+            run.set_record(sid, replace(rec, **first, status="suspended",
+                                        suspend_payload=out.get("suspend_payload"),
                                         suspended_at=out.get("ended_at")))
             run.suspended_paths[sid] = run.path_of(sid)
             resume_data = await run.program.wait_for_resume(run, run.path_of(sid), None,
@@ -737,7 +789,7 @@ class StepCall:
             except Exception as exc:
                 raise self._real_error(exc) from None
             self._apply(out)
-            st = out["status"]
+            st = out.get("status", "success")
             if st == "failed":
                 self._raise_failure(out)
             if st in ("success", "bailed"):
@@ -901,22 +953,54 @@ def _rc_changes(before: dict[str, Any], rc: RequestContext) -> tuple[dict[str, A
     return changed, deleted
 
 
-async def flow_step_body(program: Any, *, run_id: str, scope: list[str], workflow_id: str,
-                         step_id: str, input_data: Any, state: dict[str, Any],
-                         request_context: dict[str, Any], retry_base: int, iteration: int | None,
-                         resume: bool, resume_data: Any, item: int | None) -> dict[str, Any]:
-    """One attempt of a flow step as a durable step; returns its JSON outcome or raises."""
+def step_args(kw: dict[str, Any]) -> dict[str, Any]:
+    """The journaled arguments of a flow step call: what `StepCall` passes, without what the
+    step's registration or its run already know (`run_id`, `workflow_id`, `step_id`) and without
+    default values (an empty scope, state or request context, retry_base 0, no iteration, no
+    resume, no foreach item). `flow_step_body` restores the defaults."""
+    out = {"input_data": kw["input_data"]}
+    for name in ("scope", "state", "request_context", "resume"):  # default: empty / False
+        if kw.get(name):
+            out[name] = kw[name]
+    if kw.get("retry_base"):
+        out["retry_base"] = kw["retry_base"]
+    for name in ("iteration", "resume_data", "item"):  # default: None
+        if kw.get(name) is not None:
+            out[name] = kw[name]
+    return out
+
+
+async def flow_step_body(program: Any, *, workflow_id: str, step_id: str, input_data: Any = None,
+                         run_id: str | None = None, scope: list[str] | None = None,
+                         state: dict[str, Any] | None = None,
+                         request_context: dict[str, Any] | None = None, retry_base: int = 0,
+                         iteration: int | None = None, resume: bool = False,
+                         resume_data: Any = None, item: int | None = None) -> dict[str, Any]:
+    """One attempt of a flow step as a durable step; returns its JSON outcome or raises.
+
+    The outcome is compact (see `step_args` for the arguments): `output`, `started_at`,
+    `ended_at`, and only the fields that differ from their defaults — `status` ("success"),
+    `input` (the validated input, when validation changed it), `suspend_payload`, `label`,
+    `state_changes`, `rc_set`, `rc_deleted`, `aborted`, `attempts` (1). `StepCall` reads it with
+    those defaults."""
     from durable import get_step_metadata
 
+    meta = get_step_metadata()
+    if run_id is None:
+        run_id = meta.run_id
+    scope = scope or []
+    state = state or {}
+    request_context = request_context or {}
     binding = program.compiled.workflows[workflow_id].steps[step_id]
     step = binding.step
-    attempt = int(get_step_metadata().attempt)
+    attempt = int(meta.attempt)
     started = time.time()
     root = _LIVE.get(run_id)
-    validate_inputs = bool(getattr(program.compiled.workflows[program.compiled.workflow_id].workflow,
-                                   "validate_inputs", True))
     if root is not None:
         validate_inputs = root.validate_inputs
+    else:
+        validate_inputs = bool(getattr(program.compiled.workflows[program.compiled.workflow_id].workflow,
+                                       "validate_inputs", True))
     if validate_inputs and getattr(step, "input_schema", None) is not None and not resume:
         try:
             input_data = validate(step.input_schema, input_data, "Step input validation failed:")
@@ -924,11 +1008,12 @@ async def flow_step_body(program: Any, *, run_id: str, scope: list[str], workflo
             _ERRORS[(run_id, "/".join(scope), step_id)] = exc
             return {"status": "failed", "input": to_jsonable(input_data), "error": error_json(exc),
                     "attempts": 1, "started_at": started, "ended_at": time.time()}
+    given = input_data
     ex, rc = _execution(program, run_id, scope, workflow_id, state, request_context)
     ex.run_counts[step_id] = retry_base + attempt - 2
-    rc_before = dict(request_context or {})
+    rc_before = dict(request_context)
     res = Resume([step_id], resume_data, [], None, item) if resume else None
-    outcome = await call_step(ex, replace(step, retries=0), input_data, resume=res,
+    outcome = await call_step(ex, _no_retries(step), input_data, resume=res,
                               iteration_count=iteration)
     key = (run_id, "/".join(scope), step_id)
     if outcome.status == "failed":
@@ -938,24 +1023,54 @@ async def flow_step_body(program: Any, *, run_id: str, scope: list[str], workflo
         # as a failure. The error object itself is kept for a body in this process.
         assert outcome.error is not None
         _ERRORS[key] = outcome.error
-        corr = get_step_metadata().step_id
+        corr = meta.step_id
         failures = _FAILURES.get((run_id, corr), 0) + 1
         _FAILURES[(run_id, corr)] = failures
         if failures > step_retries(program, workflow_id, step):
             _FAILURES.pop((run_id, corr), None)
             raise StepFailed.of(outcome.error) from outcome.error
         raise outcome.error
-    _ERRORS.pop(key, None)
-    _FAILURES.pop((run_id, get_step_metadata().step_id), None)
-    changes = {k: v for k, v in ex.state.items() if k not in (state or {}) or state[k] != v}
+    if _ERRORS:
+        _ERRORS.pop(key, None)
+    if _FAILURES:
+        _FAILURES.pop((run_id, meta.step_id), None)
+    out: dict[str, Any] = {"output": _jsonable(outcome.output), "started_at": started,
+                           "ended_at": time.time()}
+    if outcome.status != "success":
+        out["status"] = outcome.status
+    if outcome.input is not given:
+        out["input"] = to_jsonable(outcome.input)
+    if outcome.suspend_payload is not None:
+        out["suspend_payload"] = to_jsonable(outcome.suspend_payload)
+    if outcome.label is not None:
+        out["label"] = to_jsonable(outcome.label)
+    if ex.state != state:
+        changes = {k: v for k, v in ex.state.items() if k not in state or state[k] != v}
+        if changes:
+            out["state_changes"] = to_jsonable(changes)
     rc_set, rc_deleted = _rc_changes(rc_before, rc)
-    out = {
-        "status": outcome.status, "input": outcome.input, "output": outcome.output,
-        "suspend_payload": outcome.suspend_payload, "label": outcome.label,
-        "state_changes": changes, "rc_set": rc_set, "rc_deleted": rc_deleted,
-        "aborted": ex.aborted, "attempts": attempt, "started_at": started, "ended_at": time.time(),
-    }
-    return to_jsonable(out)  # type: ignore[no-any-return]
+    if rc_set:
+        out["rc_set"] = to_jsonable(rc_set)
+    if rc_deleted:
+        out["rc_deleted"] = rc_deleted
+    if ex.aborted:
+        out["aborted"] = True
+    if attempt != 1:
+        out["attempts"] = attempt
+    return out
+
+
+_NO_RETRIES: dict[int, tuple[Any, Any]] = {}
+
+
+def _no_retries(step: Any) -> Any:
+    """`replace(step, retries=0)`, once per step object (flow's retries are durable's here)."""
+    hit = _NO_RETRIES.get(id(step))
+    if hit is not None and hit[0] is step:
+        return hit[1]
+    copy = replace(step, retries=0)
+    _NO_RETRIES[id(step)] = (step, copy)
+    return copy
 
 
 async def closure_body(program: Any, *, run_id: str, scope: list[str], closure_id: str,

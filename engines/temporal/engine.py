@@ -295,7 +295,6 @@ class TemporalEngine(Engine):
             if name == "NondeterminismError" or (not cause.type and "[TMPRL1100]" in message):
                 # Temporal's own nondeterminism failure: durable's class, as on codegen
                 from durable import NondeterminismError
-
                 from engines.codegen.errors import error_json
 
                 return {"status": "failed", "error": error_json(NondeterminismError(message)),

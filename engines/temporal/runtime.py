@@ -172,7 +172,6 @@ def nondeterminism_failure(message: str) -> ApplicationError:
     """The failure of a run that cannot be replayed: durable's `NondeterminismError` (the class a
     codegen run fails with in the same case), as the result JSON in the failure's details."""
     from durable import NondeterminismError
-
     from engines.codegen.errors import error_json
 
     result = {"status": "failed", "error": error_json(NondeterminismError(message)),
@@ -291,8 +290,7 @@ class RunProgram:
         # parked before the run is seen waiting on the token: `FlowRun.gather` then knows this
         # child waits for a resume, so a failed sibling fails the entry (flow's failed >
         # suspended) instead of the entry waiting for the signal
-        import contextlib
-        with contextlib.nullcontext():
+        with parked():
             root.waiting_hooks[token] = list(path)
             for label in labels or []:
                 root_labels[label] = token

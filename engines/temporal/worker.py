@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import signal
+import sys
+import traceback
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -88,8 +92,28 @@ async def run_worker(address: str, task_queue: str = DEFAULT_TASK_QUEUE, *,
         await stop.wait()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m engines.temporal.worker --address HOST:PORT [--task-queue Q] [--target REF]...`"""
+def exit_now(code: int) -> NoReturn:
+    """End a process that used a Temporal client with `code`, skipping interpreter teardown.
+
+    temporalio's Rust bridge keeps Tokio threads that still finish work for the closed client and
+    worker (cancelled polls, connection teardown) after `asyncio.run` returns; when one of them
+    takes the GIL while CPython is finalizing, the process dies with "Fatal Python error:
+    PyGILState_Release: thread state ... must be current when releasing / Python runtime state:
+    finalizing" (SIGABRT, or SIGSEGV) instead of exiting 0 (temporalio/sdk-python#300; seen here
+    in about 1 of 5 SIGTERM-ed standalone workers that had served a run). Everything of ours is
+    finished by then, so flush and leave with `os._exit`."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m engines.temporal.worker --address HOST:PORT [--task-queue Q] [--target REF]...`
+    Returns the exit code (0 after SIGINT/SIGTERM; the `__main__` entry ends with `exit_now`)."""
     parser = argparse.ArgumentParser(
         prog="python -m engines.temporal.worker",
         description="Serve wfbench workflows from a Temporal server (a standalone worker).")
@@ -99,9 +123,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--target", action="append", default=[],
                         help="module:attr of a workflow to compile up front (repeatable)")
     args = parser.parse_args(argv)
-    asyncio.run(run_worker(args.address, args.task_queue, namespace=args.namespace,
-                           targets=args.target))
+    try:
+        asyncio.run(run_worker(args.address, args.task_queue, namespace=args.namespace,
+                               targets=args.target))
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # noqa: BLE001 - reported here: the process then skips teardown
+        traceback.print_exc()
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    exit_now(main())

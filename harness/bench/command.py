@@ -34,7 +34,16 @@ def _check_engines(names: tuple[str, ...]) -> list[str] | None:
               show_default=True, help="Directory for bench.json, bench.md and bench.png.")
 @click.option("--no-peers", is_flag=True, help="Do not run the peer libraries (dbos, vercel-workflow).")
 def bench(quick: bool, engines: tuple[str, ...], output: Path, no_peers: bool) -> None:
-    """Time every engine against the floors (plain Python, one SQLite commit per step) and peers."""
+    """Time every engine against the floors (plain Python, one SQLite commit per step) and peers.
+
+    Writes DIR/bench.json, DIR/bench.md and DIR/bench.png; missed targets are reported, never
+    an error.
+
+    \b
+    Examples:
+      wfbench bench --quick                       # every engine, small sizes, < 3 minutes
+      wfbench bench --engine codegen --engine native --output /tmp/bench
+    """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -118,10 +118,11 @@ def run_pool(tmp: Path, workers: int) -> tuple[float, Counter[int]]:
     world = enqueue(db, n)
     assert {r.status for r in world.list_runs()} == {"pending"}
     assert side_effects(side) == []  # enqueued, not executed
-    # 10 ms per step: a run outlasts the other workers' first poll after "go", so the queue is
-    # shared (each worker holds at most 8 runs at once); throughput is bounded by the sleeps
+    # 50 ms per step: one worker alone needs >= 3.75 s for the queue (it holds at most 8 runs
+    # at once), far longer than the other workers' first poll after "go" even on a loaded
+    # machine, so the queue is shared; throughput is bounded by the sleeps
     procs, go = start_workers(tmp, db, side, workers, lease=5.0, conc=8, mode="idle",
-                              step_delay=0.01)
+                              step_delay=0.05)
     t0 = time.monotonic()
     go.touch()
     try:

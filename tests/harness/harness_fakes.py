@@ -27,7 +27,7 @@ class FakeScenario:
     actions: tuple[Any, ...] = ()
     uses: tuple[str, ...] = ()  # constructs ("branch", "sleep_fn", ...) engines may refuse
     workaround: str | None = None
-    behaviour: str = "normal"  # "normal" | "raise" | "die" | "slow"
+    behaviour: str = "normal"  # "normal" | "raise" | "die" | "slow" | "stubborn" | "block"
     initial_state: Any = None
     request_context: Any = None
 
@@ -54,6 +54,19 @@ class FakeEngine:
             import asyncio
 
             await asyncio.sleep(5)
+        if scenario.behaviour == "stubborn":  # ignores cancellation for 60 s
+            import asyncio
+
+            for _ in range(600):
+                try:
+                    await asyncio.sleep(0.1)
+                except asyncio.CancelledError:
+                    pass
+        if scenario.behaviour == "block":  # blocks the event loop for 60 s
+            import time
+
+            for _ in range(600):
+                time.sleep(0.1)
         if scenario.behaviour == "die":
             os.kill(os.getpid(), signal.SIGKILL)
         total = input_data or 0
@@ -195,4 +208,35 @@ def lookup_any_scenario(scenario_id: str) -> FakeScenario:
 
 
 def env_check(scenario: Any, result: Any, trace: Any, **_: Any) -> list[str]:
+    return [f"{k}={v}" for k, v in result.result.items()]
+
+
+class SessionEngine(FakeEngine):
+    """An engine that is an async context manager (as temporal is): the harness must run the
+    whole cell inside `async with engine:`; `result` says whether each call was inside."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.depth = 0
+        self.entered = 0
+
+    async def __aenter__(self) -> SessionEngine:
+        self.depth += 1
+        self.entered += 1
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.depth -= 1
+
+    async def run(self, scenario: Any, input_data: Any = None, run_id: str | None = None,
+                  **options: Any):
+        return SimpleNamespace(status="success", run_id=run_id,
+                               result={"inside": self.depth == 1, "entered": self.entered})
+
+
+def make_session_engine(name: str) -> SessionEngine:
+    return SessionEngine(name)
+
+
+def result_check(scenario: Any, result: Any, trace: Any, **_: Any) -> list[str]:
     return [f"{k}={v}" for k, v in result.result.items()]

@@ -97,6 +97,34 @@ def test_timeout_is_error(world) -> None:
     assert cell.exception is not None and cell.exception.type == "CellTimeout"
 
 
+@pytest.mark.timeout(60)
+def test_a_cell_that_ignores_cancellation_still_ends(world, monkeypatch) -> None:
+    # asyncio.wait_for / asyncio.run would wait for it for ever (here: 60 s)
+    import harness.runner
+
+    monkeypatch.setattr(harness.runner, "CANCEL_GRACE_S", 0.2)
+    hf.SCENARIOS["stubborn"] = hf.FakeScenario("stubborn", behaviour="stubborn")
+    cell = run_cell(spec("a", "stubborn", timeout_s=0.2))
+    assert cell.verdict is Verdict.ERROR
+    assert cell.exception is not None and cell.exception.type == "CellTimeout"
+    assert "did not finish within 0.2 s" in cell.exception.message
+    # the process can run the next cell
+    assert run_cell(spec("a", "sum")).verdict is Verdict.PASS
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_cell_that_blocks_the_event_loop_hits_the_hard_limit(world, monkeypatch) -> None:
+    import harness.runner
+
+    monkeypatch.setattr(harness.runner, "CANCEL_GRACE_S", 0.2)
+    hf.SCENARIOS["block"] = hf.FakeScenario("block", behaviour="block")
+    cell = run_cell(spec("a", "block", timeout_s=0.2))  # hard limit: 0.2 + 5 s
+    assert cell.verdict is Verdict.ERROR
+    assert cell.exception is not None and cell.exception.type == "CellTimeout"
+    assert "blocked for more than 5.2 s" in cell.exception.message
+
+
 @pytest.mark.slow
 def test_matrix_in_process_pool_keeps_plan_order(world) -> None:
     hf.SCENARIOS["dies"] = hf.FakeScenario("dies", behaviour="die")

@@ -329,3 +329,13 @@ def test_worker_engine_names_the_durable_world_worker(tmp_path) -> None:
         r = invoke("worker", "--engine", engine, "--db", str(tmp_path / "w.db"), "--until-idle")
         assert r.exit_code == 0, r.output
         assert "worker idle; 0 failed run(s)" in r.stdout
+
+
+def test_a_cell_runs_inside_the_engines_session(tmp_path) -> None:
+    from harness.runner import CellSpec, run_cell
+
+    cell = run_cell(CellSpec(engine="temporal", scenario="s",
+                             engine_factory=hf.make_session_engine,
+                             scenario_lookup=hf.lookup_any_scenario, check=hf.result_check),
+                    tmp_path)
+    assert cell.diff == ["inside=True", "entered=1"]

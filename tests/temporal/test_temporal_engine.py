@@ -9,8 +9,8 @@ import pytest
 
 from engines import EngineError
 from engines.temporal import engine as engine_mod
-from engines.temporal.devserver import DevServer
 from engines.temporal.compiler import program_for
+from engines.temporal.devserver import DevServer
 from engines.temporal.engine import TemporalEngine
 from engines.temporal.runtime import WorkflowChanged
 from flow import create_step, create_workflow

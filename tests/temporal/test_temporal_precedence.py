@@ -16,7 +16,7 @@ from engines import get_engine
 from flow import create_step, create_workflow
 from flow.errors import error_to_dict
 
-pytestmark = pytest.mark.temporal
+pytestmark = [pytest.mark.temporal, pytest.mark.timeout(90)]  # a regression hangs, not fails
 
 TIMESTAMPS = {"started_at", "ended_at", "suspended_at", "resumed_at"}
 

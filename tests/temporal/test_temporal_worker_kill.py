@@ -82,3 +82,29 @@ async def test_killed_worker_is_replaced_and_completed_steps_do_not_rerun(
     assert names.count("activity_task_scheduled_event_attributes") == 5
     assert names.count("activity_task_completed_event_attributes") == 5
     assert names.count("activity_task_timed_out_event_attributes") == 0  # the retry is in place
+
+
+async def test_a_standalone_worker_stopped_by_sigterm_exits_cleanly(temporal_server, tmp_path):
+    # temporalio's Tokio threads can crash CPython's finalization after a worker served a run
+    # ("Fatal Python error: PyGILState_Release", exit -6/-11, about 1 stop in 5 before
+    # `worker.exit_now`); a stopped worker must exit 0 every time.
+    for trial in range(3):
+        queue = f"stop-{trial}-{os.getpid()}-{time.monotonic_ns()}"
+        log = tmp_path / f"worker-{trial}.log"
+        proc = start_worker(temporal_server.address, queue, tmp_path / "side.txt", log, block=False)
+        try:
+            engine = TemporalEngine(temporal_address=temporal_server.address, task_queue=queue,
+                                    in_process_worker=False)
+            result = await asyncio.wait_for(
+                engine.run(W.sequential, input_data={"value": 3},
+                           target_ref="tests.engines.engine_workflows:sequential"), 60)
+            assert result.status == "success" and result.result == {"value": 64}
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(proc.wait, 30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert code == 0, (trial, code, log.read_text()[-2000:])
+        assert "Fatal Python error" not in log.read_text()
