@@ -47,7 +47,9 @@ from flow.graph import (
     SleepUntilEntry,
     StepEntry,
 )
+from flow.mapping import normalise_spec
 from flow.step import MappingSpec, Step
+from flow.workflow import Workflow
 
 STRICT_ALLOWED = "codegen-strict compiles only then/parallel/foreach/static sleep/static map"
 
@@ -139,8 +141,6 @@ class CompiledWorkflow:
 def _is_workflow(obj: Any) -> bool:
     """A workflow used as a step: a `flow.Workflow`, or any non-Step object with a graph and an
     id (tests build graphs without the builder)."""
-    from flow import Workflow
-
     if isinstance(obj, Workflow):
         return True
     return not isinstance(obj, Step) and hasattr(obj, "graph") and hasattr(obj, "id")
@@ -187,12 +187,24 @@ def _describe_value(value: Any) -> Any:
         return {"repr": repr(value)}
 
 
+_MEMO: dict[tuple[int, frozenset[int]], tuple[Any, Any]] = {}
+"""Nested workflow descriptions during one `graph_hash` call (a workflow used N times is
+described once); cleared at the end of the call."""
+_MEMO_LOCK = threading.Lock()
+
+
 def _describe_step(step: Any, seen: set[int]) -> Any:
     if _is_workflow(step):
         if id(step) in seen:
             return {"workflow": step.id, "recursive": True}
+        key = (id(step), frozenset(seen))
+        hit = _MEMO.get(key)
+        if hit is not None and hit[0] is step:
+            return hit[1]
         seen = seen | {id(step)}
-        return {"workflow": step.id, "graph": [_describe_entry(e, seen) for e in _graph_of(step)]}
+        desc = {"workflow": step.id, "graph": [_describe_entry(e, seen) for e in _graph_of(step)]}
+        _MEMO[key] = (step, desc)
+        return desc
     out: dict[str, Any] = {"id": step.id, "component": getattr(step, "component", "STEP"),
                            "retries": getattr(step, "retries", None)}
     cfg = getattr(step, "map_config", None)
@@ -237,7 +249,12 @@ def _describe_entry(entry: Any, seen: set[int]) -> Any:
 
 def graph_hash(workflow: Any) -> str:
     """A sha256 of the graph's structure (ids, kinds, static values, closure positions)."""
-    desc = {"id": workflow.id, "graph": [_describe_entry(e, {id(workflow)}) for e in _graph_of(workflow)]}
+    with _MEMO_LOCK:
+        try:
+            desc = {"id": workflow.id,
+                    "graph": [_describe_entry(e, {id(workflow)}) for e in _graph_of(workflow)]}
+        finally:
+            _MEMO.clear()
     text = json.dumps(desc, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -257,6 +274,7 @@ class _Compiler:
         self._pending: list[Any] = []
         self._function_names: set[str] = set()
         self._last_entry = False
+        self.hash: str | None = None  # the graph hash, once `compile()` has computed it
 
     # -- strictness / lifting -------------------------------------------------------------
 
@@ -318,7 +336,7 @@ class _Compiler:
 
     def compile(self) -> str:
         w = self.w
-        h = graph_hash(self.top)
+        h = self.hash = graph_hash(self.top)
         w.comment(f"wfbench codegen of workflow {self.top.id!r} (graph {h[:12]}).")
         w.comment("Generated from the flow graph; do not edit. Each use_step(...) is a durable step,")
         w.comment("each use_closure(...) a Python closure of the graph registered as a durable step.")
@@ -410,8 +428,6 @@ class _Compiler:
         self._stop_check()
 
     def visit_mapping_object(self, b: WorkflowBinding, no: int, step: Any, cfg: Any) -> None:
-        from flow.mapping import normalise_spec  # flow's own normalisation (Mastra spellings)
-
         w = self.w
         where = self._where(b.workflow_id, no)
         specs = {str(k): normalise_spec(str(k), v) for k, v in dict(cfg).items()}
@@ -631,7 +647,7 @@ def compile_workflow(workflow: Any, strict: bool = False,
             return hit[1]
     compiler = _Compiler(workflow, strict)
     source = compiler.compile()
-    h = graph_hash(workflow)
+    h = compiler.hash or graph_hash(workflow)
     filename = f"<wfbench-codegen {comment_text(workflow.id)} {h[:12]}>"
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

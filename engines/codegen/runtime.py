@@ -668,6 +668,15 @@ class FlowRun:
 # Calls from generated code
 
 
+def _succeeded(rec: StepResult, first: dict[str, Any], output: Any, ended_at: Any) -> StepResult:
+    """`replace(rec, **first, status="success", output=output, ended_at=ended_at)`, built
+    directly (the per-step hot path)."""
+    return StepResult("success", output, first["payload"] if first else rec.payload, rec.error,
+                      first["started_at"] if first else rec.started_at, ended_at,
+                      rec.suspend_payload, rec.resume_payload, rec.suspended_at, rec.resumed_at,
+                      rec.metadata)
+
+
 class StepCall:
     """`use_step(id)`: call it for a step entry, `.item(i, x)` for one foreach item."""
 
@@ -754,8 +763,7 @@ class StepCall:
                     raise
             if st in ("success", "bailed"):
                 output = out.get("output")
-                run.set_record(sid, replace(rec, **first, status="success", output=output,
-                                            ended_at=out.get("ended_at")))
+                run.set_record(sid, _succeeded(rec, first, output, out.get("ended_at")))
                 if st == "bailed":
                     return R("bailed", output, step_id=sid)
                 return R("canceled" if run.is_aborted else "success", output, step_id=sid)
@@ -1048,11 +1056,12 @@ async def flow_step_body(program: Any, *, workflow_id: str, step_id: str, input_
         changes = {k: v for k, v in ex.state.items() if k not in state or state[k] != v}
         if changes:
             out["state_changes"] = to_jsonable(changes)
-    rc_set, rc_deleted = _rc_changes(rc_before, rc)
-    if rc_set:
-        out["rc_set"] = to_jsonable(rc_set)
-    if rc_deleted:
-        out["rc_deleted"] = rc_deleted
+    if rc_before or len(rc):
+        rc_set, rc_deleted = _rc_changes(rc_before, rc)
+        if rc_set:
+            out["rc_set"] = to_jsonable(rc_set)
+        if rc_deleted:
+            out["rc_deleted"] = rc_deleted
     if ex.aborted:
         out["aborted"] = True
     if attempt != 1:

@@ -56,6 +56,7 @@ class CodeWriter:
     def __init__(self) -> None:
         self._lines: list[str] = []
         self._level = 0
+        self._prefix = ""  # INDENT * level
 
     @property
     def level(self) -> int:
@@ -71,7 +72,7 @@ class CodeWriter:
         """Write one line of code at the current indentation."""
         if "\n" in code:
             raise ValueError(f"writeline takes one line, got {code!r}")
-        self._lines.append(INDENT * self._level + code if code else "")
+        self._lines.append(self._prefix + code if code else "")
 
     def comment(self, text: str) -> None:
         """Write a `# text` comment; user text inside is escaped onto one line."""
@@ -85,12 +86,14 @@ class CodeWriter:
     def indent(self) -> None:
         """Indent the following lines one level."""
         self._level += 1
+        self._prefix = INDENT * self._level
 
     def outdent(self, levels: int = 1) -> None:
         """Outdent the following lines."""
         if levels > self._level:
             raise ValueError("outdent below column 0")
         self._level -= levels
+        self._prefix = INDENT * self._level
 
     def getvalue(self) -> str:
         """The source written so far, ending with one newline."""
