@@ -147,9 +147,10 @@ class Run:
                             "(no run with this id was started; check the run id and the store)")
         if snap.status in ("running", "waiting"):
             raise NotRecoverableError(
-                f"run {self.run_id!r} of workflow {wf.id!r} is recorded as {snap.status!r}: its "
-                "process stopped while it ran; the default engine is not durable against "
-                "crashes and cannot recover it (use a durable engine such as codegen or native)")
+                f"run {self.run_id!r} of workflow {wf.id!r} is recorded as {snap.status!r}, not "
+                "suspended: resume it once it has suspended; if its process stopped while it "
+                "ran, the default engine is not durable against crashes and cannot recover it "
+                "(use a durable engine such as codegen or native)")
         suspended: dict[str, list[str]] = {}
         for sid in snap.suspended_paths:
             rec = snap.steps.get(sid)
