@@ -28,13 +28,17 @@ class DefaultEngine(Engine):
         self.store = store
         self._active: dict[str, Any] = {}
 
+    def workflow(self, target: Any) -> Any:
+        """The flow workflow this engine runs for `target` (raises `BadTarget`/`Unsupported`)."""
+        return flow_workflow_of(target, self.name)
+
     def check(self, target: Any) -> None:
-        flow_workflow_of(target, self.name)
+        self.workflow(target)
 
     async def run(self, target: Any, input_data: Any = None, run_id: str | None = None,
                   initial_state: dict[str, Any] | None = None,
                   request_context: Any = None, **options: Any) -> Any:
-        wf = flow_workflow_of(target, self.name)
+        wf = self.workflow(target)
         run = wf.create_run(run_id=run_id, store=self.store)
         self._active[run.run_id] = run
         try:
@@ -46,7 +50,7 @@ class DefaultEngine(Engine):
     async def resume(self, target: Any, run_id: str, step: Any = None, resume_data: Any = None,
                      label: str | None = None, for_each_index: int | None = None,
                      **options: Any) -> Any:
-        wf = flow_workflow_of(target, self.name)
+        wf = self.workflow(target)
         run = wf.create_run(run_id=run_id, store=self.store)
         flow_resume_check(run, wf, run_id, self.store, step if label is None else None, self.name)
         self._active[run.run_id] = run
@@ -61,12 +65,12 @@ class DefaultEngine(Engine):
         runs, a sleep wakes up; a suspended run becomes canceled."""
         run = self._active.get(run_id)
         if run is None:
-            run = flow_workflow_of(target, self.name).create_run(run_id=run_id, store=self.store)
+            run = self.workflow(target).create_run(run_id=run_id, store=self.store)
         await run.cancel()
 
     async def recover(self, target: Any, run_id: str) -> Any:
         """A run left running by a dead process: the default engine cannot recover it; this
         raises `flow.NotRecoverableError` saying so (or `flow.FlowError` for an unknown run)."""
-        wf = flow_workflow_of(target, self.name)
+        wf = self.workflow(target)
         run = wf.create_run(run_id=run_id, store=self.store)
         run.restart()

@@ -12,12 +12,12 @@ retries become the step's `max_retries` (flow's own retry loop is switched off w
 from __future__ import annotations
 
 import inspect
-import os
 import threading
 from dataclasses import replace
 from typing import Any
 
-from engines.base import Engine, Unsupported, flow_resume_check, flow_workflow_of
+from engines.base import Engine, Unsupported, flow_workflow_of
+from engines.default import DefaultEngine
 from flow import (
     ConditionalEntry,
     ForeachEntry,
@@ -131,52 +131,16 @@ def wrapped(wf: Workflow) -> Workflow:
     return out
 
 
-class StepmodeEngine(Engine):
+class StepmodeEngine(DefaultEngine):
     """flow's interpreter with every step run as a durable step (see module docstring).
-    Options: `store=` a `flow.SnapshotStore`, or `db=` a path for a `flow.SqliteSnapshotStore`."""
+    Options: `store=` a `flow.SnapshotStore`, or `db=` a path for a `flow.SqliteSnapshotStore`.
+    Runs, resumes and snapshots exactly like `default`; only the workflow differs."""
 
     name = "stepmode"
 
-    def __init__(self, store: Any = None, db: str | os.PathLike[str] | None = None) -> None:
-        if store is None and db is not None:
-            from flow import SqliteSnapshotStore
+    def workflow(self, target: Any) -> Any:
+        return wrapped(flow_workflow_of(target, self.name))
 
-            store = SqliteSnapshotStore(str(db))
-        self.store = store
-        self._active: dict[str, Any] = {}
-
-    def check(self, target: Any) -> None:
-        wrapped(flow_workflow_of(target, self.name))
-
-    async def run(self, target: Any, input_data: Any = None, run_id: str | None = None,
-                  initial_state: dict[str, Any] | None = None,
-                  request_context: Any = None, **options: Any) -> Any:
-        wf = wrapped(flow_workflow_of(target, self.name))
-        run = wf.create_run(run_id=run_id, store=self.store)
-        self._active[run.run_id] = run
-        try:
-            return await run.start(input_data=input_data, initial_state=initial_state,
-                                   request_context=request_context)
-        finally:
-            self._active.pop(run.run_id, None)
-
-    async def resume(self, target: Any, run_id: str, step: Any = None, resume_data: Any = None,
-                     label: str | None = None, for_each_index: int | None = None,
-                     **options: Any) -> Any:
-        wf = wrapped(flow_workflow_of(target, self.name))
-        run = wf.create_run(run_id=run_id, store=self.store)
-        flow_resume_check(run, wf, run_id, self.store, step if label is None else None, self.name)
-        self._active[run.run_id] = run
-        try:
-            return await run.resume(step=step, resume_data=resume_data, label=label,
-                                    for_each_index=for_each_index)
-        finally:
-            self._active.pop(run.run_id, None)
-
-    async def cancel(self, target: Any, run_id: str) -> None:
-        """Cancel a run (flow's `run.cancel()`): the current step finishes, nothing after it
-        runs, a sleep wakes up; a suspended run becomes canceled."""
-        run = self._active.get(run_id)
-        if run is None:
-            run = wrapped(flow_workflow_of(target, self.name)).create_run(run_id=run_id, store=self.store)
-        await run.cancel()
+    async def recover(self, target: Any, run_id: str) -> Any:
+        """Finish a run whose process died: stepmode keeps no durable log, so it cannot."""
+        return await Engine.recover(self, target, run_id)
