@@ -1,7 +1,9 @@
 """The `wfbench bench` click command (registered by harness/cli.py with `main.add_command(bench)`).
 
-`wfbench bench [--quick] [--engine E ...] [--output DIR]` measures every engine, the floors and the
-installed peers on the bench workloads, prints the targets and the per-step table, and writes
+`wfbench bench [--quick] [--engine E ...] [--output DIR]` measures every local engine (or the
+engines named; `--engine temporal` or `--engine all` adds the temporal column, on one Temporal
+dev server for the session, as `wfbench matrix --engine all` does), the floors and the installed
+peers on the bench workloads, prints the targets and the per-step table, and writes
 DIR/bench.json, DIR/bench.md and DIR/bench.png. Missed targets never make it exit non-zero.
 """
 
@@ -16,20 +18,28 @@ from harness.bench import report, runner
 
 
 def _check_engines(names: tuple[str, ...]) -> list[str] | None:
+    """The engine columns of `--engine` values in the order given (`all` = every local engine,
+    `default-mem` and temporal); None (every local column) when none is given."""
     if not names:
         return None
-    known = runner.engine_columns()
+    known = runner.all_engine_columns()
+    chosen: list[str] = []
     for n in names:
-        if n not in known:
-            raise click.BadParameter(f"unknown engine {n!r}; choose from {', '.join(known)}",
-                                     param_hint="--engine")
-    return list(dict.fromkeys(names))
+        if n == "all":
+            chosen.extend(known)
+        elif n in known:
+            chosen.append(n)
+        else:
+            raise click.BadParameter(f"unknown engine {n!r}; choose from {', '.join(known)} "
+                                     "or all", param_hint="--engine")
+    return list(dict.fromkeys(chosen))
 
 
 @click.command(name="bench")
 @click.option("--quick", is_flag=True, help="Smaller sizes and fewer repeats (under 3 minutes).")
 @click.option("--engine", "engines", multiple=True, metavar="E",
-              help="Engine to measure (repeatable); default: every engine.")
+              help="Engine to measure (repeatable); `all` = every engine including temporal "
+                   "(starts one Temporal dev server). Default: every local engine.")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
               show_default=True, help="Directory for bench.json, bench.md and bench.png.")
 @click.option("--no-peers", is_flag=True, help="Do not run the peer libraries (dbos, vercel-workflow).")
@@ -41,7 +51,8 @@ def bench(quick: bool, engines: tuple[str, ...], output: Path, no_peers: bool) -
 
     \b
     Examples:
-      wfbench bench --quick                       # every engine, small sizes, < 3 minutes
+      wfbench bench --quick                       # every local engine, small sizes, < 3 minutes
+      wfbench bench --quick --engine all --output /tmp/bench   # + temporal (dev server)
       wfbench bench --engine codegen --engine native --output /tmp/bench
     """
     from rich.console import Console

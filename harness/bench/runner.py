@@ -3,8 +3,12 @@
 Owns `Plan` (sizes, repeats, per-cell time budget; `QUICK` and `FULL`), the engine columns
 (`ENGINE_COLUMNS`, `make_engine`: each engine on a fresh temp SQLite db per workload — flow's
 `SqliteSnapshotStore` for `default`/`stepmode`, durable's `SqliteWorld` (WAL, NORMAL) for
-`codegen`, `codegen-strict`, `native`; `default-mem` is the default engine without a store), and
-`run_bench(...) -> dict`, the raw measurements (`report.summarize` turns them into figures).
+`codegen`, `codegen-strict`, `native`; `default-mem` is the default engine without a store), the
+server column `temporal` (`SERVER_ENGINE_COLUMNS`; only when asked for: one Temporal dev server for
+the whole bench session via `harness.session.temporal_server`, a unique task queue per workload
+and one in-process worker (`async with engine:`) serving all runs of that workload; sizes capped
+by `TEMPORAL_MAX_SIZE`, ~45 ms/step), and `run_bench(...) -> dict`, the raw measurements
+(`report.summarize` turns them into figures).
 
 A cell is (workload, column): one untimed warm-up run, then `repeats` timed runs (wall clock,
 `time.perf_counter`). Every run's result is checked against the workload's expected result, so a
@@ -24,7 +28,9 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +49,14 @@ from harness.bench.workloads import (
 
 # `default-mem` is not an engine name: the `default` engine without a snapshot store.
 EXTRA_ENGINE_COLUMNS: tuple[str, ...] = ("default-mem",)
-SKIPPED_ENGINES = {"temporal": "needs a Temporal server; not part of the bench"}
+# Engines that need a server: measured only when named (`wfbench bench --engine temporal|all`).
+SERVER_ENGINE_COLUMNS: tuple[str, ...] = ("temporal",)
+TEMPORAL = "temporal"
+TEMPORAL_TOO_SLOW = "too slow for the time budget (~45 ms/step)"
+# The largest size of each kind the temporal column runs (0 = none); larger ones are skipped.
+TEMPORAL_MAX_SIZE: dict[str, int] = {"chain": 100, "fanout": 100, "foreach": 0, "dountil": 100,
+                                     "suspend": 1}
+SKIPPED_ENGINES: dict[str, str] = {}
 DURABLE_ENGINES = ("codegen", "codegen-strict", "native")
 DEBUG = bool(os.environ.get("WFBENCH_BENCH_DEBUG"))
 
@@ -58,6 +71,22 @@ def engine_columns() -> tuple[str, ...]:
         if name == "default":
             cols.extend(EXTRA_ENGINE_COLUMNS)
     return tuple(cols)
+
+
+def all_engine_columns() -> tuple[str, ...]:
+    """`engine_columns()` plus the server engines (`temporal`): what `--engine all` measures."""
+    return engine_columns() + SERVER_ENGINE_COLUMNS
+
+
+def temporal_skip_reason(w: Workload) -> str | None:
+    """Why the temporal column skips `w` (None when it runs it): sizes above
+    `TEMPORAL_MAX_SIZE` cost ~45 ms per step on a Temporal server."""
+    limit = TEMPORAL_MAX_SIZE.get(w.kind)
+    if limit is None or w.size <= limit:
+        return None
+    if limit == 0:
+        return TEMPORAL_TOO_SLOW
+    return f"{TEMPORAL_TOO_SLOW}; temporal runs {w.kind} sizes up to {limit}"
 
 
 @dataclass(frozen=True)
@@ -119,6 +148,9 @@ def make_engine(name: str, db: Path) -> Any:
 
     if name == "default-mem":
         return get_engine("default")
+    if name == TEMPORAL:
+        # the session's dev server ($WFBENCH_TEMPORAL_ADDRESS), a task queue of its own
+        return get_engine(name, task_queue=f"bench-{db.parent.name}-{uuid.uuid4().hex[:8]}")
     if name in ("default", "stepmode"):
         from flow import SqliteSnapshotStore
 
@@ -192,6 +224,17 @@ class EngineColumn:
                 result = await self.engine.resume(wf, result.run_id, step="ask",
                                                   resume_data={"value": 7})
         check_result(w, self.name, result)
+
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        """The block every run of one workload happens in: for an engine with an async context
+        (temporal: one in-process worker for the block, entered after `check` registered the
+        workflow), that context; else nothing."""
+        if hasattr(self.engine, "__aenter__"):
+            async with self.engine:
+                yield
+        else:
+            yield
 
     def close(self) -> None:
         for holder in (getattr(self.engine, "store", None), getattr(self.engine, "_world", None)):
@@ -279,7 +322,10 @@ async def measure_cell(make: Callable[[Path], Column], w: Workload, column: str,
             return cell
         if isinstance(col, EngineColumn):
             col.check(w)
-        cell.times_s, cell.cpu_s = await time_column(col, w, plan)
+            async with col.serving():
+                cell.times_s, cell.cpu_s = await time_column(col, w, plan)
+        else:
+            cell.times_s, cell.cpu_s = await time_column(col, w, plan)
     except Exception as exc:
         from engines import Unsupported
 
@@ -321,12 +367,15 @@ async def run_bench_async(plan: Plan, engines: Sequence[str] | None = None, *,
                           floors: Sequence[str] = FLOORS, peers: Sequence[str] | None = None,
                           engine_factory: Callable[[str, Path], Any] = make_engine,
                           progress: ProgressFn | None = None,
-                          on_cell: Callable[[Cell], None] | None = None) -> dict[str, Any]:
+                          on_cell: Callable[[Cell], None] | None = None,
+                          server: Callable[[Sequence[str]], AbstractContextManager[Any]] | None = None,
+                          ) -> dict[str, Any]:
     """Measure every column on every workload of `plan`; returns the raw results (JSON-able).
 
     `engines` default to every engine column; `peers` default to `peers.PEERS` (each reported as
     skipped with the reason when not installed); `engine_factory(name, db_path)` builds an engine
-    (tests pass a fake one)."""
+    (tests pass a fake one). With `temporal` among `engines`, `server(engines)` (default
+    `harness.session.temporal_server`) provides the one Temporal server of the session."""
     engine_names = list(engines) if engines is not None else list(engine_columns())
     peer_names = list(peers) if peers is not None else list(peers_mod.PEERS)
     columns: list[dict[str, Any]] = []
@@ -344,7 +393,12 @@ async def run_bench_async(plan: Plan, engines: Sequence[str] | None = None, *,
     load_before = [round(x, 2) for x in os.getloadavg()]
     started = time.perf_counter()
     too_slow: dict[tuple[str, str], str] = {}
-    with tempfile.TemporaryDirectory(prefix="wfbench-bench-") as tmp:
+    if server is None:
+        from harness.session import temporal_server
+
+        server = temporal_server
+    session = server(engine_names) if TEMPORAL in engine_names else nullcontext()
+    with session, tempfile.TemporaryDirectory(prefix="wfbench-bench-") as tmp:
         root = Path(tmp)
         for w in plan.workloads():
             for col in columns:
@@ -356,6 +410,8 @@ async def run_bench_async(plan: Plan, engines: Sequence[str] | None = None, *,
                     cell.status, cell.reason = "skipped", col["reason"]
                 elif (name, w.kind) in too_slow:
                     cell.status, cell.reason = "skipped", too_slow[(name, w.kind)]
+                elif name == TEMPORAL and (why := temporal_skip_reason(w)) and w.kind != "compile":
+                    cell.status, cell.reason = "skipped", why
                 elif kind == "floor" and not floor_applies(w):
                     cell.status, cell.reason = "n/a", "no floor for compile time"
                 elif kind == "peer":
