@@ -44,6 +44,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.max_concurrent = max_concurrent
+        self._contended = 0  # due runs the last tick saw but lost to another worker's claim
         self.active: dict[str, asyncio.Task[Any]] = {}
         self.skipped: dict[str, float] = {}
         self.completed_runs = 0
@@ -89,9 +90,12 @@ class Worker:
         if room <= 0:
             return 0
         taken = 0
+        self._contended = 0
         for rec in self.world.due_runs(now, limit=room):
             if self._take(rec, now):
                 taken += 1
+            elif rec.run_id not in self.active and self.skipped.get(rec.run_id, 0) <= now:
+                self._contended += 1  # another worker claimed it first: work is still there
         return taken
 
     async def run(self, until_idle: bool = True) -> None:
@@ -105,7 +109,7 @@ class Worker:
                         if not task.cancelled() and task.exception() is not None:
                             log.error("driver for %s crashed: %r", rid, task.exception())
                 taken = self.tick()
-                if until_idle and not self.active and taken == 0:
+                if until_idle and not self.active and taken == 0 and not self._contended:
                     return
                 if self.active:
                     await asyncio.wait(list(self.active.values()), timeout=self.poll_interval,
