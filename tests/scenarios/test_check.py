@@ -198,7 +198,8 @@ def test_file_recorder_across_processes(tmp_path, monkeypatch):
     for name in ("p1", "p2"):
         subprocess.run([sys.executable, "-c", code, name], env=env, check=True)
     monkeypatch.setenv(ENV_VAR, str(path))
-    mark("parent")
+    with use(None):  # no in-memory recorder (another test in this worker may have left one)
+        mark("parent")
     with path.open("a") as f:
         f.write('{"kind": "start", "na')  # a torn line from a killed writer is ignored
     tr = load(path)
