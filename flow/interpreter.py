@@ -312,19 +312,7 @@ async def execute_step(
         for lab in _labels(outcome.label):
             ex.resume_labels[lab] = {"step_id": sid, "foreach_index": None}
     ex.set_record(sid, rec)
-    if ex.emit is not None:
-        if rec.status == "suspended":
-            ex.event("workflow-step-suspended", {
-                "id": sid, "step_name": sid, "status": "suspended",
-                "suspend_payload": rec.suspend_payload, "suspended_at": rec.suspended_at})
-        else:
-            payload: dict[str, Any] = {"id": sid, "step_name": sid, "status": rec.status,
-                                       "ended_at": rec.ended_at}
-            if rec.status == "success":
-                payload["output"] = rec.output
-            else:
-                payload["error"] = rec.error
-            ex.event("workflow-step-result", payload)
+    _emit_step_end(ex, sid, rec)
     return rec, bailed
 
 
@@ -573,20 +561,27 @@ async def exec_foreach(ex: Execution, entry: ForeachEntry, prev: Any, path: tupl
         rec = replace(rec, status="success", output=outputs, ended_at=end)
         result = EntryResult("success", outputs)
     ex.set_record(sid, rec)
-    if ex.emit is not None:
-        if rec.status == "suspended":
-            ex.event("workflow-step-suspended", {
-                "id": sid, "step_name": sid, "status": "suspended",
-                "suspend_payload": rec.suspend_payload, "suspended_at": rec.suspended_at})
-        else:
-            payload: dict[str, Any] = {"id": sid, "step_name": sid, "status": rec.status,
-                                       "ended_at": rec.ended_at}
-            if rec.status == "failed":
-                payload["error"] = rec.error
-            else:
-                payload["output"] = rec.output
-            ex.event("workflow-step-result", payload)
+    _emit_step_end(ex, sid, rec)
     return result
+
+
+def _emit_step_end(ex: Execution, sid: str, rec: StepResult) -> None:
+    """Stream the end of step `sid`: `workflow-step-suspended`, or `workflow-step-result` with
+    the error of a failed record and the output otherwise."""
+    if ex.emit is None:
+        return
+    if rec.status == "suspended":
+        ex.event("workflow-step-suspended", {
+            "id": sid, "step_name": sid, "status": "suspended",
+            "suspend_payload": rec.suspend_payload, "suspended_at": rec.suspended_at})
+        return
+    payload: dict[str, Any] = {"id": sid, "step_name": sid, "status": rec.status,
+                               "ended_at": rec.ended_at}
+    if rec.status == "failed":
+        payload["error"] = rec.error
+    else:
+        payload["output"] = rec.output
+    ex.event("workflow-step-result", payload)
 
 
 def _seconds(value: Any, what: str) -> float:
