@@ -24,6 +24,8 @@ TARGET_EXPONENT = 1.1
 TARGET_COMPILE_MS = 20.0
 EXPONENT_FROM_N = 100
 REFERENCE_FLOOR = "sqlite-normal"
+# columns that run the default engine with a SQLite snapshot store (target judged on default-mem)
+STORE_BACKED_DEFAULT: tuple[str, ...] = ("default",)
 
 
 def fit_exponent(sizes: Sequence[float], times: Sequence[float]) -> float | None:
@@ -157,10 +159,19 @@ def _targets(results: list[dict[str, Any]], exps: dict[str, Any], engines: list[
     out: list[dict[str, Any]] = []
     for col in [e for e in engines if e.startswith("default")]:
         r = _largest(results, col, "chain")
-        out.append(_target("overhead per step <= 25 us (chain)", col,
-                           r.get("overhead_us") if r else None, TARGET_DEFAULT_OVERHEAD_US, "us",
-                           f"{r['workload']}" if r else "", _why_missing(results, col, "chain"),
-                           r.get("cpu_overhead_us") if r else None))
+        row = _target("overhead per step <= 25 us (chain)", col,
+                      r.get("overhead_us") if r else None, TARGET_DEFAULT_OVERHEAD_US, "us",
+                      f"{r['workload']}" if r else "", _why_missing(results, col, "chain"),
+                      r.get("cpu_overhead_us") if r else None)
+        if col in STORE_BACKED_DEFAULT and r is not None:
+            # the target is the interpreter's own cost: judged on `default-mem`; with a SQLite
+            # snapshot store every step also pays Mastra's two snapshot commits (~2 floors)
+            ratio = r["ratios"].get(REFERENCE_FLOOR)
+            row.update(status="n/a", cpu_status="n/a", detail=(
+                f"{r['workload']}: with flow's SqliteSnapshotStore (2 commits per step"
+                + (f", {ratio:.2f}x the one-commit floor" if ratio is not None else "")
+                + "); the interpreter's own overhead is judged on default-mem"))
+        out.append(row)
     for col in [e for e in engines if e in ("codegen", "codegen-strict", "native")]:
         r = _largest(results, col, "chain")
         value = r["ratios"].get(REFERENCE_FLOOR) if r else None
@@ -275,7 +286,10 @@ def render_markdown(summary: dict[str, Any], plot_name: str | None = "bench.png"
               "cell with `python -m harness.bench.profile ENGINE KIND-SIZE` (pyinstrument).", ""]
     if plot_name:
         lines += [f"![time against N, log-log]({plot_name})", ""]
-    lines += ["## Targets", "", "A missed target is reported, never a failed test.", ""]
+    lines += ["## Targets", "", "A missed target is reported, never a failed test. The 25 us "
+              "overhead target is the interpreter's own cost, judged on `default-mem`: with flow's "
+              "SQLite snapshot store (`default`) a step also pays Mastra's two snapshot commits, "
+              "which no interpreter can bring under 25 us.", ""]
     def val(v: float | None, unit: str) -> str:
         return "–" if v is None else _fmt(v, 2) + (f" {unit}" if unit else "")
 

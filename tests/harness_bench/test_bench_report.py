@@ -28,7 +28,7 @@ def _cell(workload: str, column: str, kind: str, times: list[float], status: str
 
 
 def raw_fixture() -> dict:
-    cols = [{"name": "default", "kind": "engine", "status": "ok", "reason": ""},
+    cols = [{"name": "default-mem", "kind": "engine", "status": "ok", "reason": ""},
             {"name": "native", "kind": "engine", "status": "ok", "reason": ""},
             {"name": "codegen", "kind": "engine", "status": "ok", "reason": ""},
             {"name": "plain", "kind": "floor", "status": "ok", "reason": ""},
@@ -37,8 +37,8 @@ def raw_fixture() -> dict:
              "reason": "dbos is not installed; install it with: pip install 'wfbench[peers]'"}]
     cells = [
         # default: 20 us/step at N=10 and N=100 -> overhead (200 - 10) us / 10 = 19 us/step
-        _cell("chain-10", "default", "engine", [0.0002, 0.0001, 0.0003]),
-        _cell("chain-100", "default", "engine", [0.003, 0.004, 0.005]),
+        _cell("chain-10", "default-mem", "engine", [0.0002, 0.0001, 0.0003]),
+        _cell("chain-100", "default-mem", "engine", [0.003, 0.004, 0.005]),
         # native: 100 us/step, linear
         {**_cell("chain-10", "native", "engine", [0.001, 0.001, 0.001]),
          "cpu_s": [0.0009, 0.0005, 0.0007]},
@@ -53,7 +53,7 @@ def raw_fixture() -> dict:
         _cell("chain-100", "dbos", "peer", [], "skipped", "dbos is not installed"),
         # fan-out 100 on native: 5 ms, half the chain of 100
         _cell("fanout-100", "native", "engine", [0.005, 0.006, 0.004]),
-        _cell("fanout-100", "default", "engine", [0.008, 0.008, 0.008]),
+        _cell("fanout-100", "default-mem", "engine", [0.008, 0.008, 0.008]),
         _cell("compile-200", "codegen", "engine", [0.030, 0.025, 0.035]),
     ]
     return {"schema": "wfbench-bench-1", "plan": {"name": "quick"}, "generated_at": "T",
@@ -67,7 +67,7 @@ def _row(summary: dict, workload: str, column: str) -> dict:
 
 def test_summarize_per_step_overhead_ratios() -> None:
     s = report.summarize(raw_fixture())
-    r = _row(s, "chain-10", "default")
+    r = _row(s, "chain-10", "default-mem")
     assert r["median_s"] == pytest.approx(0.0002)
     assert r["per_unit_us"] == pytest.approx(20.0)
     assert r["per_unit_min_us"] == pytest.approx(10.0)
@@ -86,7 +86,7 @@ def test_summarize_per_step_overhead_ratios() -> None:
 def test_summarize_exponents() -> None:
     s = report.summarize(raw_fixture())
     assert s["exponents"]["native"]["chain"]["all"] == pytest.approx(1.0)
-    assert s["exponents"]["default"]["chain"]["all"] == pytest.approx(math.log10(20))
+    assert s["exponents"]["default-mem"]["chain"]["all"] == pytest.approx(math.log10(20))
     # only one size >= 100: no exponent from N = 100
     assert s["exponents"]["native"]["chain"]["from_100"] is None
     assert s["exponents"]["codegen"]["chain"]["all"] is None
@@ -98,23 +98,36 @@ def _target(s: dict, prefix: str, column: str) -> dict:
 
 def test_targets_met_missed_na() -> None:
     s = report.summarize(raw_fixture())
-    d = _target(s, "overhead per step", "default")
+    d = _target(s, "overhead per step", "default-mem")
     assert d["status"] == "missed"  # chain-100: (4 ms - 0.1 ms) / 100 = 39 us > 25
     assert d["value"] == pytest.approx(39.0)
     nat = _target(s, "<= 2x", "native")
     assert (nat["status"], nat["value"]) == ("missed", pytest.approx(2.5))
     # the same ratio from CPU times: 2 ms / 4 ms
     assert (nat["cpu_status"], nat["cpu_value"]) == ("met", pytest.approx(0.5))
-    assert _target(s, "overhead per step", "default")["cpu_status"] == "n/a"
+    assert _target(s, "overhead per step", "default-mem")["cpu_status"] == "n/a"
     cg = _target(s, "<= 2x", "codegen")
     assert cg["status"] == "n/a" and "unsupported" in cg["detail"]
     fan = _target(s, "fan-out of 100", "native")
     assert (fan["status"], fan["value"]) == ("met", pytest.approx(0.5))
-    fan_d = _target(s, "fan-out of 100", "default")
+    fan_d = _target(s, "fan-out of 100", "default-mem")
     assert (fan_d["status"], fan_d["value"]) == ("missed", pytest.approx(2.0))
     comp = _target(s, "compile", "codegen")
     assert (comp["status"], comp["value"]) == ("missed", pytest.approx(30.0))
     assert _target(s, "growth exponent", "native")["status"] == "n/a"
+
+
+def test_overhead_target_is_the_interpreters_not_the_snapshot_stores() -> None:
+    raw = raw_fixture()
+    raw["columns"].insert(0, {"name": "default", "kind": "engine", "status": "ok", "reason": ""})
+    # the same engine with a SQLite snapshot store: 8 ms for 100 steps, twice the one-commit floor
+    raw["cells"].append(_cell("chain-100", "default", "engine", [0.008] * 3))
+    s = report.summarize(raw)
+    d = _target(s, "overhead per step", "default")
+    assert d["status"] == "n/a" and d["cpu_status"] == "n/a"
+    assert d["value"] == pytest.approx(79.0)  # (8 ms - 0.1 ms) / 100, still shown
+    assert "2.00x the one-commit floor" in d["detail"] and "default-mem" in d["detail"]
+    assert _target(s, "overhead per step", "default-mem")["status"] == "missed"
 
 
 def test_markdown_has_tables_targets_and_skips() -> None:
