@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from flow.validation import validate
+
 if TYPE_CHECKING:
     from flow.interpreter import Execution
 
@@ -115,6 +117,22 @@ class StepWriter:
             self._emit(chunk)
 
 
+_META = "__workflow_meta"  # flow.interpreter.META: a nested run's path, kept out of validation
+
+
+def _validate_suspend(schema: Any, payload: Any) -> Any:
+    """The suspend payload validated against the step's `suspend_schema` (defaults applied);
+    raises `flow.ValidationError` ("Step suspend data validation failed: ..."), which fails the
+    step like any error its body raises (reference 3.14, Δ1.x)."""
+    prefix = "Step suspend data validation failed:"
+    if isinstance(payload, dict) and _META in payload:
+        body = validate(schema, {k: v for k, v in payload.items() if k != _META}, prefix)
+        if isinstance(body, dict):
+            return {**body, _META: payload[_META]}
+        return body
+    return validate(schema, payload, prefix)
+
+
 class StepContext:
     """The single argument of a step's `execute` (and of conditions, sleep and map functions).
 
@@ -144,6 +162,8 @@ class StepContext:
         "_bail_result",
         "_resume",
         "_path",
+        "_suspend_schema",
+        "_foreach_index",
     )
 
     def __init__(
@@ -180,6 +200,8 @@ class StepContext:
         self._bail_result: Any = None
         self._resume = resume
         self._path = path
+        self._suspend_schema: Any = None  # set by the interpreter from the step's suspend_schema
+        self._foreach_index: int | None = None  # the item, when run as the body of a foreach
 
     @property
     def writer(self) -> StepWriter:
@@ -201,6 +223,9 @@ class StepContext:
         """Mark this step suspended (it keeps running until it returns; its return value is
         ignored). `resume_label` names it for `run.resume(label=...)`."""
         if self._is_step:
+            schema = self._suspend_schema
+            if schema is not None and payload is not None and self._execution.validate_inputs:
+                payload = _validate_suspend(schema, payload)
             self._suspended = True
             self._suspend_payload = payload
             self._resume_label = resume_label

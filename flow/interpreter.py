@@ -15,6 +15,14 @@ a re-run step starts from a fresh record, a resumed step keeps its payload/start
 parallel/branch child ends that child (left out of the block output), inside a loop or foreach
 body it ends the run with `success`.
 
+A nested workflow as a foreach body runs one nested run per item (run id `<run id>[<index>]`), so
+its suspended items resume by index; a suspend payload is validated against the step's
+`suspend_schema` when inputs are validated (a bad one fails the step).
+
+The children of a parallel/branch block (and branch conditions) start inline, in declaration order,
+each in a copy of the context; only a child that has to wait (an async body, a retry) continues in a
+Task of its own (`gather_started`), so a fan-out of synchronous bodies creates no Task at all.
+
 The interpreter reads `step.execute` and `step.retries` at run time, so engines can wrap steps
 with `dataclasses.replace`.
 """
@@ -22,10 +30,11 @@ with `dataclasses.replace`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -132,6 +141,7 @@ class Execution:
         self.resume_labels: dict[str, dict[str, Any]] = resume_labels if resume_labels is not None else {}
         self.run_counts: dict[str, int] = {}
         self._dirty: dict[str, StepResult] = {}
+        self.persisted_status: str | None = None  # the run status this execution last wrote
         rc = workflow.retry_config
         self.retry_attempts = int(rc.get("attempts", 0) or 0)
         self.retry_delay = float(rc.get("delay", 0) or 0)
@@ -156,14 +166,18 @@ class Execution:
 
     def persist(self, status: str | None = None, **fields: Any) -> None:
         """One snapshot write: the given run fields plus every step record changed since the
-        last write (never the whole run)."""
+        last write (never the whole run). `status` is written only when it differs from the
+        status this execution last wrote (the run is driven by one execution at a time), so
+        the write of a step's record leaves the run row alone."""
         if self.store is None:
             return
-        if status is not None:
+        if status is not None and status != self.persisted_status:
             fields["status"] = status
         dirty = self._dirty
         self._dirty = {}
         self.store.write(self.workflow_id, self.run_id, fields or None, dirty or None)
+        if status is not None:
+            self.persisted_status = status
 
     def event(self, type: str, payload: dict[str, Any]) -> None:
         if self.emit is not None:
@@ -187,10 +201,66 @@ def _meta_path(payload: Any) -> list[str]:
     return []
 
 
+# Plain values a step body returns; checked by type before the slower `inspect.isawaitable`.
+_PLAIN = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
+
+
+def _is_awaitable(value: Any) -> bool:
+    return type(value) not in _PLAIN and inspect.isawaitable(value)
+
+
 async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
+    if _is_awaitable(value):
         return await value
     return value
+
+
+class Later:
+    """What a branch's synchronous start returns when the branch must wait: the coroutine
+    that finishes it, run by `gather_started` in a Task of the branch's own."""
+
+    __slots__ = ("coro",)
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self.coro = coro
+
+
+async def gather_started(start: Callable[..., Any], args: Iterable[tuple[Any, ...]]) -> list[Any]:
+    """Run branches concurrently, like `asyncio.gather`, without a Task for a branch that never
+    waits (a fan-out of synchronous step bodies needs none).
+
+    For each `args` in order, `start(*args)` runs at once in a copy of the context (the isolation
+    a Task would give); it returns the branch's result, or a `Later` whose coroutine then runs in a
+    Task with that same context (so async user code sees its own `current_task()`). Results come
+    back in order. Every branch runs to its end; then the first exception in order, if any, is
+    raised. If the caller is canceled, the Tasks are canceled (as by `gather`)."""
+    results: list[Any] = []
+    errors: dict[int, BaseException] = {}
+    pending: list[tuple[int, asyncio.Task[Any]]] = []
+    loop: asyncio.AbstractEventLoop | None = None
+    for i, a in enumerate(args):
+        context = contextvars.copy_context()
+        try:
+            value = context.run(start, *a)
+        except Exception as exc:
+            errors[i] = exc
+            value = None
+        if type(value) is Later:
+            if loop is None:
+                loop = asyncio.get_running_loop()
+            pending.append((i, loop.create_task(value.coro, context=context)))
+            value = None
+        results.append(value)
+    if pending:
+        outs = await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
+        for (i, _), out in zip(pending, outs, strict=True):
+            if isinstance(out, BaseException):
+                errors[i] = out
+            else:
+                results[i] = out
+    if errors:
+        raise errors[min(errors)]
+    return results
 
 
 def _condition_ctx(ex: Execution, step_id: str, input_data: Any,
@@ -207,6 +277,104 @@ def _apply_state(ex: Execution, ctx: StepContext) -> None:
 
 
 # -- one step body ------------------------------------------------------------------------
+# `call_step` = `_call_start` (synchronous: validation, the first call of the body) and, only when
+# the body returned an awaitable or failed with retries left, `_call_rest` (async).
+
+class _Pending:
+    """A step call `_call_start` could not finish without waiting."""
+
+    __slots__ = ("input", "ctx", "out", "error")
+
+    def __init__(self, input: Any, ctx: StepContext, out: Any, error: BaseException | None) -> None:
+        self.input = input
+        self.ctx = ctx
+        self.out = out
+        self.error = error
+
+
+def _attempts(ex: Execution, step: Any) -> int:
+    retries = step.retries
+    return ex.retry_attempts if retries is None else int(retries)
+
+
+def _settle(ex: Execution, ctx: StepContext, input_data: Any, out: Any) -> Outcome:
+    _apply_state(ex, ctx)
+    if ctx._suspended:
+        return Outcome("suspended", input_data, suspend_payload=ctx._suspend_payload,
+                       label=ctx._resume_label)
+    if ctx._bailed:
+        return Outcome("bailed", input_data, output=ctx._bail_result)
+    return Outcome("success", input_data, output=out)
+
+
+def _call_start(ex: Execution, step: Any, input_data: Any, resume: Resume | None,
+                iteration_count: int | None, path: tuple[int, ...],
+                foreach_index: int | None = None) -> Outcome | _Pending:
+    sid = step.id
+    if ex.validate_inputs and step.input_schema is not None:
+        try:
+            input_data = validate(step.input_schema, input_data, "Step input validation failed:")
+        except FlowError as exc:
+            ex.next_run_count(sid)
+            return Outcome("failed", input_data, error=exc)
+    ctx = StepContext(ex, sid, input_data,
+                      resume_data=resume.payload if resume is not None else None,
+                      retry_count=ex.next_run_count(sid), iteration_count=iteration_count,
+                      resume=resume, path=path)
+    ctx._suspend_schema = getattr(step, "suspend_schema", None)
+    ctx._foreach_index = foreach_index
+    try:
+        out = step.execute(ctx)
+    except Exception as exc:  # a step error: kept as the object, maybe retried
+        if _attempts(ex, step) > 0 and not ex.signal.aborted:
+            return _Pending(input_data, ctx, None, exc)
+        return Outcome("failed", input_data, error=exc)
+    if _is_awaitable(out):
+        return _Pending(input_data, ctx, out, None)
+    return _settle(ex, ctx, input_data, out)
+
+
+async def _call_rest(ex: Execution, step: Any, pending: _Pending, resume: Resume | None,
+                     iteration_count: int | None, path: tuple[int, ...],
+                     foreach_index: int | None = None) -> Outcome:
+    """Finish a call `_call_start` left pending: await the body, retry a failure."""
+    input_data = pending.input
+    ctx: StepContext | None = pending.ctx
+    out = pending.out
+    error = pending.error
+    attempts = _attempts(ex, step)
+    attempt = 0
+    while True:
+        if ctx is None:  # a retry: a fresh context and call
+            ctx = StepContext(ex, step.id, input_data,
+                              resume_data=resume.payload if resume is not None else None,
+                              retry_count=ex.next_run_count(step.id),
+                              iteration_count=iteration_count, resume=resume, path=path)
+            ctx._suspend_schema = getattr(step, "suspend_schema", None)
+            ctx._foreach_index = foreach_index
+            try:
+                out = step.execute(ctx)
+            except Exception as exc:
+                error = exc
+        if error is None:
+            try:
+                if _is_awaitable(out):
+                    out = await out
+            except Exception as exc:
+                error = exc
+            else:
+                return _settle(ex, ctx, input_data, out)
+        if attempt < attempts and not ex.signal.aborted:
+            attempt += 1
+            if ex.retry_delay > 0 and await ex.signal.sleep(ex.retry_delay):
+                break
+            ctx = None
+            error = None
+            continue
+        break
+    return Outcome("failed", input_data, error=error)
+
+
 async def call_step(
     ex: Execution,
     step: Any,
@@ -215,45 +383,15 @@ async def call_step(
     resume: Resume | None = None,
     iteration_count: int | None = None,
     path: tuple[int, ...] = (),
+    foreach_index: int | None = None,
 ) -> Outcome:
     """Validate the input, run the body with retries, apply `set_state`; never raises for step
-    errors (they are returned in the `Outcome`)."""
-    sid = step.id
-    if ex.validate_inputs and step.input_schema is not None:
-        try:
-            input_data = validate(step.input_schema, input_data, "Step input validation failed:")
-        except FlowError as exc:
-            ex.next_run_count(sid)
-            return Outcome("failed", input_data, error=exc)
-    retries = step.retries
-    attempts = ex.retry_attempts if retries is None else retries
-    resume_data = resume.payload if resume is not None else None
-    error: BaseException | None = None
-    attempt = 0
-    while True:
-        ctx = StepContext(ex, sid, input_data, resume_data=resume_data,
-                          retry_count=ex.next_run_count(sid), iteration_count=iteration_count,
-                          resume=resume, path=path)
-        try:
-            out = step.execute(ctx)
-            if inspect.isawaitable(out):
-                out = await out
-        except Exception as exc:  # a step error: kept as the object, maybe retried
-            error = exc
-            if attempt < attempts and not ex.signal.aborted:
-                attempt += 1
-                if ex.retry_delay > 0 and await ex.signal.sleep(ex.retry_delay):
-                    break
-                continue
-            break
-        _apply_state(ex, ctx)
-        if ctx._suspended:
-            return Outcome("suspended", input_data, suspend_payload=ctx._suspend_payload,
-                           label=ctx._resume_label)
-        if ctx._bailed:
-            return Outcome("bailed", input_data, output=ctx._bail_result)
-        return Outcome("success", input_data, output=out)
-    return Outcome("failed", input_data, error=error)
+    errors (they are returned in the `Outcome`). `foreach_index`: the item, for a foreach body."""
+    started = _call_start(ex, step, input_data, resume, iteration_count, path, foreach_index)
+    if type(started) is Outcome:
+        return started
+    assert isinstance(started, _Pending)
+    return await _call_rest(ex, step, started, resume, iteration_count, path, foreach_index)
 
 
 def _labels(label: Any) -> list[str]:
@@ -264,27 +402,20 @@ def _labels(label: Any) -> list[str]:
     return [str(x) for x in label]
 
 
-async def execute_step(
-    ex: Execution,
-    step: Any,
-    prev_output: Any,
-    path: tuple[int, ...],
-    resume: Resume | None,
-    iteration_count: int | None = None,
-) -> tuple[StepResult, bool]:
-    """Run one step with its record, events and snapshot writes. Returns (record, bailed)."""
+def _step_begin(ex: Execution, step: Any, prev_output: Any, resume: Resume | None,
+                iteration_count: int | None) -> StepResult:
+    """The running record of a step (merged with the suspended one for a resume target), its
+    start event and snapshot write."""
     sid = step.id
-    is_target = resume is not None and bool(resume.steps) and resume.steps[0] == sid
     now = _now()
-    prev = ex.step_results.get(sid)
-    if is_target:
-        assert resume is not None
+    if resume is not None:  # this step is the resume target
+        prev = ex.step_results.get(sid)
         base = prev if prev is not None else StepResult("running", payload=prev_output,
                                                         started_at=now)
         rec = replace(base, status="running", output=None, error=None, ended_at=None,
                       resume_payload=resume.payload, resumed_at=now)
     else:
-        rec = StepResult(status="running", payload=prev_output, started_at=now)
+        rec = StepResult("running", None, prev_output, None, now)
     if iteration_count:
         rec.metadata = {**(rec.metadata or {}), "iteration_count": iteration_count}
     if ex.emit is not None:
@@ -293,15 +424,22 @@ async def execute_step(
     if ex.store is not None:
         ex.set_record(sid, rec)
         ex.persist("running")
-    outcome = await call_step(ex, step, prev_output, resume=resume if is_target else None,
-                              iteration_count=iteration_count, path=path)
+    return rec
+
+
+def _step_end(ex: Execution, sid: str, rec: StepResult, outcome: Outcome, is_target: bool,
+              path: tuple[int, ...]) -> tuple[StepResult, bool]:
+    """Store the final record of a step from its outcome and stream its end."""
     if not is_target:
         rec.payload = outcome.input
     end = _now()
     bailed = False
     st = outcome.status
     if st == "success" or st == "bailed":
-        rec = replace(rec, status="success", output=outcome.output, ended_at=end)
+        # a new record (a store may hold the running one): the fields of `rec`, changed
+        rec = StepResult("success", outcome.output, rec.payload, None, rec.started_at, end,
+                         rec.suspend_payload, rec.resume_payload, rec.suspended_at,
+                         rec.resumed_at, rec.metadata)
         bailed = st == "bailed"
     elif st == "failed":
         rec = replace(rec, status="failed", error=outcome.error, ended_at=end)
@@ -314,6 +452,42 @@ async def execute_step(
     ex.set_record(sid, rec)
     _emit_step_end(ex, sid, rec)
     return rec, bailed
+
+
+async def execute_step(
+    ex: Execution,
+    step: Any,
+    prev_output: Any,
+    path: tuple[int, ...],
+    resume: Resume | None,
+    iteration_count: int | None = None,
+) -> tuple[StepResult, bool]:
+    """Run one step with its record, events and snapshot writes. Returns (record, bailed)."""
+    is_target = resume is not None and bool(resume.steps) and resume.steps[0] == step.id
+    if not is_target:
+        resume = None
+    rec = _step_begin(ex, step, prev_output, resume, iteration_count)
+    outcome = await call_step(ex, step, prev_output, resume=resume,
+                              iteration_count=iteration_count, path=path)
+    return _step_end(ex, step.id, rec, outcome, is_target, path)
+
+
+async def _step_rest(ex: Execution, step: Any, rec: StepResult, pending: _Pending,
+                     path: tuple[int, ...]) -> tuple[StepResult, bool]:
+    outcome = await _call_rest(ex, step, pending, None, None, path)
+    return _step_end(ex, step.id, rec, outcome, False, path)
+
+
+def _start_child(ex: Execution, step: Any, prev_output: Any,
+                 path: tuple[int, ...]) -> tuple[StepResult, bool] | Later:
+    """`execute_step` of a parallel/branch child as a `gather_started` branch: finished at once
+    when its body does not wait, else a `Later` for the rest."""
+    rec = _step_begin(ex, step, prev_output, None, None)
+    started = _call_start(ex, step, prev_output, None, None, path)
+    if type(started) is Outcome:
+        return _step_end(ex, step.id, rec, started, False, path)
+    assert isinstance(started, _Pending)
+    return Later(_step_rest(ex, step, rec, started, path))
 
 
 # -- entries ------------------------------------------------------------------------------
@@ -336,13 +510,17 @@ def entry_output(ex: Execution, entry: Entry | None) -> Any:
 
 
 def _block_result(ex: Execution, children: list[tuple[str, StepResult | None, bool]]) -> EntryResult:
-    """Precedence: failed > suspended > canceled > success (reference 3.4)."""
+    """Precedence: failed (the first) > suspended > canceled > success (reference 3.4)."""
+    suspended = False
     for _sid, rec, _b in children:
-        if rec is not None and rec.status == "failed":
-            return EntryResult("failed", error=rec.error)
-    for _sid, rec, _b in children:
-        if rec is not None and rec.status == "suspended":
-            return EntryResult("suspended")
+        if rec is not None:
+            st = rec.status
+            if st == "failed":
+                return EntryResult("failed", error=rec.error)
+            if st == "suspended":
+                suspended = True
+    if suspended:
+        return EntryResult("suspended")
     if ex.aborted:
         return EntryResult("canceled")
     return EntryResult("success", {sid: rec.output for sid, rec, bailed in children
@@ -363,8 +541,8 @@ async def _run_children(ex: Execution, children: list[tuple[int, StepEntry]], pr
     if len(children) == 1:
         i, child = children[0]
         return [await execute_step(ex, child.step, prev, (*path, i), None)]
-    return list(await asyncio.gather(*(execute_step(ex, c.step, prev, (*path, i), None)
-                                       for i, c in children)))
+    return await gather_started(_start_child, ((ex, c.step, prev, (*path, i))
+                                               for i, c in children))
 
 
 async def exec_parallel(ex: Execution, entry: ParallelEntry, prev: Any, path: tuple[int, ...],
@@ -376,8 +554,10 @@ async def exec_parallel(ex: Execution, entry: ParallelEntry, prev: Any, path: tu
         done[entry.steps[idx].step.id] = (rec, bailed)
     else:
         results = await _run_children(ex, list(enumerate(entry.steps)), prev, path)
-        for child, (rec, bailed) in zip(entry.steps, results, strict=True):
-            done[child.step.id] = (rec, bailed)
+        done = {child.step.id: r for child, r in zip(entry.steps, results, strict=True)}
+        if len(done) == len(results):  # distinct ids: each child's own record
+            return _block_result(ex, [(child.step.id, rec, bailed) for child, (rec, bailed)
+                                      in zip(entry.steps, results, strict=True)])
     children: list[tuple[str, StepResult | None, bool]] = []
     for child in entry.steps:
         sid = child.step.id
@@ -386,13 +566,29 @@ async def exec_parallel(ex: Execution, entry: ParallelEntry, prev: Any, path: tu
     return _block_result(ex, children)
 
 
-async def _eval_condition(ex: Execution, cond: Any, step_id: str, prev: Any, index: int) -> bool:
+def _condition_failed(ex: Execution, step_id: str, index: int, exc: BaseException) -> bool:
+    log.warning("workflow %r: branch condition %d (step %r) raised %r; treated as false",
+                ex.workflow_id, index, step_id, exc)
+    return False
+
+
+async def _condition_rest(ex: Execution, value: Any, step_id: str, index: int) -> bool:
     try:
-        return bool(await _maybe_await(cond(_condition_ctx(ex, step_id, prev))))
+        return bool(await value)
     except Exception as exc:
-        log.warning("workflow %r: branch condition %d (step %r) raised %r; treated as false",
-                    ex.workflow_id, index, step_id, exc)
-        return False
+        return _condition_failed(ex, step_id, index, exc)
+
+
+def _start_condition(ex: Execution, cond: Any, step_id: str, prev: Any,
+                     index: int) -> bool | Later:
+    """A branch condition as a `gather_started` branch (a raising condition counts as false)."""
+    try:
+        value = cond(_condition_ctx(ex, step_id, prev))
+        if not _is_awaitable(value):
+            return bool(value)
+    except Exception as exc:
+        return _condition_failed(ex, step_id, index, exc)
+    return Later(_condition_rest(ex, value, step_id, index))
 
 
 async def exec_conditional(ex: Execution, entry: ConditionalEntry, prev: Any,
@@ -405,8 +601,8 @@ async def exec_conditional(ex: Execution, entry: ConditionalEntry, prev: Any,
         selected = [i for i, c in enumerate(entry.steps)
                     if i == idx or c.step.id in ex.step_results]
     else:
-        flags = await asyncio.gather(*(
-            _eval_condition(ex, cond, child.step.id, prev, i)
+        flags = await gather_started(_start_condition, (
+            (ex, cond, child.step.id, prev, i)
             for i, (cond, child) in enumerate(zip(entry.conditions, entry.steps, strict=True))))
         selected = [i for i, ok in enumerate(flags) if ok]
         if selected:
@@ -510,8 +706,11 @@ async def exec_foreach(ex: Execution, entry: ForeachEntry, prev: Any, path: tupl
             position += 1
             item_resume = None
             if i == target and resume is not None:
-                item_resume = Resume([sid], resume.payload, list(path), resume.label, i)
-            out = await call_step(ex, step, items[i], resume=item_resume, path=path)
+                # the id path goes on (a nested workflow item resumes its own suspended step)
+                steps = list(resume.steps) if resume.steps[:1] == [sid] else [sid]
+                item_resume = Resume(steps, resume.payload, list(path), resume.label, i)
+            out = await call_step(ex, step, items[i], resume=item_resume, path=path,
+                                  foreach_index=i)
             statuses[i] = out.status if out.status != "bailed" else "success"
             if out.status == "success":
                 outputs[i] = out.output
@@ -548,6 +747,9 @@ async def exec_foreach(ex: Execution, entry: ForeachEntry, prev: Any, path: tupl
         sp[META] = {"foreach_index": first, "foreach_status": statuses,
                     "foreach_output": outputs, "foreach_suspend_payloads": payloads,
                     "resume_labels": item_labels}
+        inner_path = _meta_path(base)  # a nested workflow item: [inner step, ...] (ref. 3.10)
+        if inner_path:
+            sp[META]["path"] = inner_path
         rec = replace(rec, status="suspended", suspend_payload=sp, suspended_at=end)
         ex.suspended_paths[sid] = list(path)
         for lab, i in item_labels.items():

@@ -91,9 +91,8 @@ class Run:
                        request_context=rc, store=self.store, emit=emit, signal=self.signal,
                        validate_inputs=check)
         if self.store is not None:
-            self.store.write(wf.id, self.run_id, {"status": "running", "input": input_data,
-                                                  "state": ex.state,
-                                                  "request_context": rc.to_dict()})
+            ex.persist("running", input=input_data, state=ex.state,
+                       request_context=rc.to_dict())
         return await self._drive(ex, None)
 
     async def _drive(self, ex: Execution, resume: Resume | None) -> WorkflowResult:
@@ -204,7 +203,7 @@ class Run:
                         path=list(snap.suspended_paths[steps[0]]), label=label,
                         for_each_index=for_each_index)
         if self.store is not None:
-            self.store.write(wf.id, self.run_id, {"status": "running"})
+            ex.persist("running")
         return await self._drive(ex, resume)
 
     def restart(self) -> None:

@@ -301,7 +301,11 @@ class Workflow:
         from flow.run import Run
 
         parent = ctx._execution
-        run = self.create_run(run_id=ctx.run_id, store=parent.store)
+        # the same run id as the parent (reference 3.10); as a foreach body, one nested run per
+        # item (`<run id>[<index>]`), so items that suspend keep apart and resume by index
+        item = ctx._foreach_index
+        run_id = ctx.run_id if item is None else f"{ctx.run_id}[{item}]"
+        run = self.create_run(run_id=run_id, store=parent.store)
         run.signal = parent.signal
         prefix = self.id + "."
         parent_emit = parent.emit
@@ -319,11 +323,13 @@ class Workflow:
         resume = ctx._resume
         if resume is not None:
             rest = resume.steps[1:] or None
-            res = await run._resume(rest, resume.payload, None, resume.for_each_index,
+            # as a foreach body, `for_each_index` picked this item; it is not the inner one's
+            inner_index = resume.for_each_index if item is None else None
+            res = await run._resume(rest, resume.payload, None, inner_index,
                                     parent.request_context, emit, parent.validate_inputs)
         else:
             if run.status != "pending":
-                run = Run(self, ctx.run_id, parent.store)
+                run = Run(self, run_id, parent.store)
                 run.signal = parent.signal
             res = await run._start(ctx.input_data, ctx.state, parent.request_context, emit,
                                    parent.validate_inputs)
@@ -334,7 +340,7 @@ class Workflow:
                 inner = rec.suspend_payload if rec is not None else None
                 payload = {k: v for k, v in inner.items() if k != "__workflow_meta"} \
                     if isinstance(inner, dict) else {}
-                payload["__workflow_meta"] = {"run_id": ctx.run_id, "path": list(path)}
+                payload["__workflow_meta"] = {"run_id": run_id, "path": list(path)}
                 ctx.suspend(payload)
             return None
         if res.status == "failed":
