@@ -59,6 +59,7 @@ from durable._internal.world import (
     StepRecord,
     WaitRecord,
     World,
+    last_steps,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -212,6 +213,6 @@ __all__ = [
     "Worker", "WorkflowFunction", "WorkflowMetadata", "WorkflowNotRegisteredError",
     "WorkflowRunCancelledError", "WorkflowRunFailedError", "WorkflowSandboxError", "Workflows",
     "World", "WorldCorruptError", "WorldError", "WorldWriteError", "call_step", "get_hook_by_token", "get_run",
-    "get_step_metadata", "get_workflow_metadata", "get_world", "now", "random", "register_error",
+    "get_step_metadata", "get_workflow_metadata", "get_world", "last_steps", "now", "random", "register_error",
     "resume_hook", "set_world", "sleep", "start", "start_run", "uuid4",
 ]

@@ -169,10 +169,14 @@ class NativeEngine(Engine):
         return not any(x.status == "waiting" for x in w.list_waits(run_id))
 
     def _result(self, run_id: str, status: str, rec: Any = None) -> WorkflowResult:
+        import durable
+
         w = self.world
         rec = rec or w.get_run(run_id)
         steps: dict[str, StepResult] = {}
-        for s in w.list_steps(run_id):
+        # the last call of each step key, in order of first call (a chain of N calls of one
+        # step reads one step's events on SqliteWorld, not the whole log)
+        for s in durable.last_steps(w, run_id, step_key):
             steps[step_key(s.step_name)] = StepResult(
                 status=_STEP_STATUS.get(s.status, s.status),  # type: ignore[arg-type]
                 output=s.output if s.status == "completed" else None,

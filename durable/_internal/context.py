@@ -43,23 +43,17 @@ class WorkflowMetadata:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
-class LazyStepMetadata:
-    """What the driver puts in CURRENT_STEP: the StepMetadata fields, made into the (frozen)
-    record only when a step asks for it (most steps never do)."""
-
-    __slots__ = ("fields", "made")
-
-    def __init__(self, run_id: str, step_id: str, step_name: str, attempt: int,
-                 started_at: float, workflow_name: str) -> None:
-        self.fields = (run_id, step_id, step_name, attempt, started_at, workflow_name)
-        self.made: StepMetadata | None = None
+class LazyStepMetadata(tuple):  # type: ignore[type-arg]
+    """What the driver puts in CURRENT_STEP: the StepMetadata fields ``(run_id, step_id,
+    step_name, attempt, started_at, workflow_name)``, made into the (frozen) record only when a
+    step asks for it (most steps never do). A tuple subclass: made in C, one per step."""
 
     def get(self) -> StepMetadata:
-        if self.made is None:
-            f = self.fields
-            self.made = StepMetadata(f[0], f[1], f[2], f[3],
-                                     datetime.fromtimestamp(f[4], UTC), f[5])
-        return self.made
+        made: StepMetadata | None = self.__dict__.get("made")
+        if made is None:
+            made = self.__dict__["made"] = StepMetadata(
+                self[0], self[1], self[2], self[3], datetime.fromtimestamp(self[4], UTC), self[5])
+        return made
 
 
 CURRENT_STEP: contextvars.ContextVar[StepMetadata | LazyStepMetadata | None] = (

@@ -15,9 +15,10 @@ The hot path (profiled; see /work/notes/perf.md): when the body waits on exactly
 nothing else is pending (no other step in flight, no timer, no live hook), the driver runs that
 step *inline* — awaited directly in the driver's task, under its own contextvars.Context —
 instead of as a task plus two trips through the host loop; a lease heartbeat timer is armed
-only if the step really waits. Values are JSON-encoded once (events carry their text), the
-chain yields to the host loop every few milliseconds, and the lease is renewed by time, not
-per step. Steps called together (gather) or next to a sleep/hook run as tasks, concurrently.
+only if the step really waits. Values are JSON-encoded once (events carry their text); the
+receiver's copy of a flat value (scalars, a list or a dict of scalars) is made directly rather
+than by decoding that text (`serialization.copy_plain`: the same value). The chain yields to
+the host loop every few milliseconds, and the lease is renewed by time, not per step. Steps called together (gather) or next to a sleep/hook run as tasks, concurrently.
 
 Delivery discipline (what makes replay faithful): results are delivered one at a time, and the
 body is pumped until idle after each; the log records deliveries in that order, and creations
@@ -36,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import datetime as _datetime_mod
 import json
 import logging
 import random as _random
@@ -66,7 +68,16 @@ from durable._internal.errors import (
 )
 from durable._internal.leases import retire_owner
 from durable._internal.registry import StepFunction, WorkflowFunction
-from durable._internal.serialization import decode_own, encode, error_from_dict, error_to_dict
+from durable._internal.serialization import (
+    NOT_PLAIN,
+    copy_call,
+    copy_plain,
+    decode_own,
+    encode,
+    encode_call,
+    error_from_dict,
+    error_to_dict,
+)
 from durable._internal.world import (
     TERMINAL,
     Batch,
@@ -86,15 +97,18 @@ _loads = decode_own
 _get_running_loop = asyncio.events._get_running_loop
 _set_running_loop = asyncio.events._set_running_loop
 _STARTED_1 = '{"attempt":1}'
+_Future = asyncio.Future
+_SandboxDatetime = sandbox.SandboxDatetime
+_REAL_DATETIME = sandbox._REAL_DT
 _STEP_DATA: dict[str, Any] = {}  # Op.data of a live step (only replay needs the decoded call)
-_NAME_JSON: dict[str, str] = {}
+_CREATED_HEAD: dict[str, str] = {}
 
 
-def _name_json(name: str) -> str:
-    """The JSON text of a step name (cached: names are few)."""
-    text = _NAME_JSON.get(name)
+def _created_head(name: str) -> str:
+    """The start of a step_created event's JSON for a step name (cached: names are few)."""
+    text = _CREATED_HEAD.get(name)
     if text is None:
-        text = _NAME_JSON[name] = encode(name)
+        text = _CREATED_HEAD[name] = f'{{"step_name":{encode(name)},"input":'
     return text
 
 LEASE_SECONDS = 15.0
@@ -119,6 +133,7 @@ class Op:
     class (an operation sets only what differs: creating one is on every step's path)."""
 
     input_text = ""  # steps: the JSON of {"args", "kwargs"}, encoded once
+    call: tuple[list[Any], dict[str, Any]] | None = None  # the step's own copy of its arguments
     future: asyncio.Future[Any] | None = None
     in_log = False
     log_event: Event | None = None
@@ -220,6 +235,7 @@ class Driver:
         self.run = run
         self.run_id = run.run_id
         self.wf = wf
+        self.wf_name = run.workflow_name
         self.owner = owner
         self.park_idle = park_idle
         self.lease_seconds = lease_seconds
@@ -290,14 +306,15 @@ class Driver:
 
     def call_step(self, step: StepFunction, args: tuple[Any, ...], kwargs: dict[str, Any]
                   ) -> asyncio.Future[Any]:
-        fut = self.loop.create_future()
+        fut: asyncio.Future[Any] = _Future(loop=self.loop)
         if self.stopping:
             return fut
         try:
-            text = encode({"args": args, "kwargs": kwargs})
+            text = encode_call(args, kwargs)
         except TypeError as exc:
             raise TypeError(f"arguments of step {step.name!r}: {exc}") from None
-        pos, corr = self._next("step")
+        self.pos = pos = self.pos + 1
+        corr = f"step_{pos}"
         op = Op("step", corr, pos, step.name, _STEP_DATA)
         op.input_text = text
         op.future = fut
@@ -314,10 +331,13 @@ class Driver:
             op.attempt = 1
             op.started_at = now
             op.state = "running"
+            # the step's own copy of its arguments as they are now (the body may change its
+            # objects before the step runs): flat values are copied, others decoded later
+            op.call = copy_call(args, kwargs)
             # events carry their JSON text (the world decodes it only if it wants objects)
             events = self.batch.events
             events.append(NewEvent("step_created", corr, None, now,
-                                   f'{{"step_name":{_name_json(step.name)},"input":{text}}}'))
+                                   _created_head(step.name) + text + "}"))
             events.append(NewEvent("step_started", corr, None, now, _STARTED_1))
             self.to_start.append(op)
         return fut
@@ -438,11 +458,16 @@ class Driver:
             return
         prev = _get_running_loop()
         _set_running_loop(self.loop)
-        sandbox.swap_datetime(self.dt_bindings)
+        bindings = self.dt_bindings
+        _datetime_mod.datetime = _SandboxDatetime  # type: ignore[misc]
+        for g, k in bindings:  # (sandbox.swap_datetime, inlined: once per step)
+            g[k] = _SandboxDatetime
         try:
             self.loop.run_until_idle()
         finally:
-            sandbox.restore_datetime(self.dt_bindings)
+            _datetime_mod.datetime = _REAL_DATETIME  # type: ignore[misc]
+            for g, k in bindings:
+                g[k] = _REAL_DATETIME
             _set_running_loop(prev)
 
     # ------------------------------------------------------------------ main
@@ -669,23 +694,33 @@ class Driver:
             elif op.kind == "wait" and not op.done:
                 self._schedule(op, op.resume_at, ("wait", op))
 
+    def _base_ctx(self) -> contextvars.Context:
+        """The context steps' contexts are copied from (built once per driver)."""
+        base = contextvars.copy_context()
+        base.run(CURRENT_BODY.set, None)
+        base.run(CURRENT_STEP_WORKFLOW.set, self.wf_meta)
+        self.step_base_ctx = base
+        return base
+
     def _step_context(self, op: Op) -> contextvars.Context:
         """A fresh context for one attempt of a step: no workflow body, its StepMetadata, the
         run's WorkflowMetadata (copied from a base context built once per driver)."""
         base = self.step_base_ctx
         if base is None:
-            base = contextvars.copy_context()
-            base.run(CURRENT_BODY.set, None)
-            base.run(CURRENT_STEP_WORKFLOW.set, self.wf_meta)
-            self.step_base_ctx = base
-        meta = LazyStepMetadata(self.run_id, op.corr, op.name, op.attempt,
-                                op.started_at or _now(), self.run.workflow_name)
+            base = self._base_ctx()
+        meta = LazyStepMetadata((self.run_id, op.corr, op.name, op.attempt,
+                                 op.started_at or _now(), self.run.workflow_name))
         ctx = base.copy()
         ctx.run(CURRENT_STEP.set, meta)
         return ctx
 
     def _step_args(self, op: Op) -> tuple[list[Any], dict[str, Any]]:
-        """Fresh copies of the step's arguments (steps get values, never shared objects)."""
+        """Fresh copies of the step's arguments (steps get values, never shared objects): the
+        copy made at the call (first attempt), else decoded from the logged input."""
+        call = op.call
+        if call is not None:
+            op.call = None  # a retry gets a fresh copy
+            return call
         inp = _loads(op.input_text)
         return inp.get("args", []), inp.get("kwargs", {})
 
@@ -696,22 +731,41 @@ class Driver:
         task = self.host_loop.create_task(self._exec_step(op, args, kwargs), context=ctx)
         self.inflight[op.corr] = task
 
-    async def _run_inline(self, op: Op) -> None:
-        """Run a step as a direct await inside the driver's task (the common case: the body
-        waits on exactly this one step and nothing else is pending), in its own context, then
-        record its result. Saves a task and two trips through the host loop per step. While
-        the step awaits, a timer renews the lease as the driver's poll would."""
-        assert op.step is not None
-        ctx = self._step_context(op)
-        args, kwargs = self._step_args(op)
+    def _inline_start(self, op: Op) -> _InContext | None:
+        """Run a step as a direct call inside the driver's task (the common case: the body
+        waits on exactly this one step and nothing else is pending), in its own context: no
+        task, no trips through the host loop. A step that finishes without waiting is
+        recorded here (None); for one that waits, the awaitable driving the rest of it."""
+        step = op.step
+        assert step is not None
+        base = self.step_base_ctx
+        ctx = (self._base_ctx() if base is None else base).copy()
+        ctx.run(CURRENT_STEP.set, LazyStepMetadata((self.run_id, op.corr, op.name, op.attempt,
+                                                    op.started_at or _now(), self.wf_name)))
+        call = op.call
+        if call is not None:
+            op.call = None
+            args, kwargs = call
+        else:
+            args, kwargs = self._step_args(op)
         try:
-            coro = ctx.run(op.step.fn, *args, **kwargs)
-            try:
-                got = ctx.run(coro.send, None)  # a step that never waits ends here
-            except StopIteration as stop:
-                value = stop.value
-            else:
-                value = await _InContext(coro, ctx, self, got)
+            coro = ctx.run(step.fn, *args, **kwargs)
+            got = ctx.run(coro.send, None)  # a step that never waits ends here
+        except StopIteration as stop:
+            self._step_finished(op, True, stop.value, _now())
+            return None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._step_finished(op, False, exc, _now())
+            return None
+        return _InContext(coro, ctx, self, got)
+
+    async def _inline_rest(self, op: Op, rest: _InContext) -> None:
+        """Await the rest of an inline step (see `_inline_start`), then record its result.
+        While it awaits, a timer renews the lease as the driver's poll would."""
+        try:
+            value = await rest
             ok = True
         except asyncio.CancelledError:
             raise
@@ -820,7 +874,10 @@ class Driver:
             if self.cancel_seen and not self.finalized:
                 await self._on_cancelled()
                 return
-            self._check_body()
+            if not self.finalized:
+                task = self.body_task
+                if self.fatal is not None or task is None or task.done():
+                    self._check_body()
             res = self._commit()
             if res is not None and res.status in TERMINAL:
                 if self.finalized and res.status == self.outcome:
@@ -841,7 +898,10 @@ class Driver:
                     and not self.finalized):
                 # the body waits on exactly this step: run it inline (no task, no messages)
                 self.to_start = []
-                await self._run_inline(todo[0])
+                op = todo[0]
+                rest = self._inline_start(op)
+                if rest is not None:  # the step waits on something: await the rest of it
+                    await self._inline_rest(op, rest)
                 if _mono() - self.last_yield > YIELD_EVERY:  # let the host loop breathe
                     await asyncio.sleep(0)
                     self.last_yield = _mono()
@@ -1003,11 +1063,16 @@ class Driver:
                 # result it received cannot change the log
                 op.state = "completed"
                 self.batch.events.append(NewEvent("step_completed", op.corr, None, at,
-                                                  f'{{"result":{text}}}'))
+                                                  '{"result":' + text + "}"))
                 del self.ops[op.corr]  # done: nothing looks a finished step up again (O(1) memory)
                 if not self.stopping:
                     self.clock = at
-                    self._deliver_step(op, True, _loads(text))
+                    op.done = True
+                    fut = op.future
+                    assert fut is not None
+                    if not fut.done():
+                        copy = copy_plain(value)
+                        fut.set_result(_loads(text) if copy is NOT_PLAIN else copy)
                     self.pump()
                 return
         else:

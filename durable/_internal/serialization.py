@@ -76,6 +76,65 @@ def encode(value: Any) -> str:
         raise TypeError(f"value cannot be serialised to JSON: {exc}") from None
 
 
+def encode_call(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> str:
+    """``encode({"args": args, "kwargs": kwargs})``, built without the wrapper dict."""
+    try:
+        if _C_ENCODE is None:
+            return _ENCODER.encode({"args": args, "kwargs": kwargs})
+        a = _JOIN(_C_ENCODE(args, 0))
+        if not kwargs:
+            return '{"args":' + a + ',"kwargs":{}}'
+        return '{"args":' + a + ',"kwargs":' + _JOIN(_C_ENCODE(kwargs, 0)) + "}"
+    except (ValueError, RecursionError) as exc:  # circular reference
+        raise TypeError(f"value cannot be serialised to JSON: {exc}") from None
+
+
+NOT_PLAIN: Any = object()  # what `copy_plain` returns for a value it does not copy
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def copy_plain(value: Any) -> Any:
+    """What ``decode(encode(value))`` gives, made without JSON for the common flat values: a
+    scalar (str, int, float, bool, None: itself), a list or tuple of scalars (a new list), a
+    dict of str keys to scalars (a new dict). Exact types only (a bool/int/str subclass or a
+    model is encoded differently). Anything else: `NOT_PLAIN` (encode and decode it)."""
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or type(v) not in _SCALARS:
+                return NOT_PLAIN
+        return value.copy()
+    if t is list or t is tuple:
+        for v in value:
+            if type(v) not in _SCALARS:
+                return NOT_PLAIN
+        return list(value)
+    return NOT_PLAIN
+
+
+def copy_call(args: tuple[Any, ...], kwargs: dict[str, Any]
+              ) -> tuple[list[Any], dict[str, Any]] | None:
+    """``(args, kwargs)`` as decoding `encode_call`'s text gives them, when every argument
+    is a flat value `copy_plain` copies; else None."""
+    out = []
+    for a in args:
+        c = copy_plain(a)
+        if c is NOT_PLAIN:
+            return None
+        out.append(c)
+    if not kwargs:
+        return out, {}
+    kw = {}
+    for k, v in kwargs.items():
+        c = copy_plain(v)
+        if c is NOT_PLAIN or type(k) is not str:
+            return None
+        kw[k] = c
+    return out, kw
+
+
 _SCAN: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type,attr-defined]
 
 

@@ -2,11 +2,16 @@
 synchronous=NORMAL. Several worker processes on one machine share the file through leases.
 
 Path: the ``path`` argument, else ``$WFBENCH_DB``, else ``.wfbench/runs.db``.
-Tables: runs, events, waits, hooks, inbox, meta. Values are stored as JSON text.
+Tables: runs, events, waits, hooks, inbox, meta. Values are stored as JSON text. ``events`` is
+clustered by run (``PRIMARY KEY (run_id, seq)``, WITHOUT ROWID: one B-tree, a run's log is
+contiguous); ``seq`` counts 1, 2, 3... per run, assigned as the run's last seq + 1.
 
-Cost per step (the hot path): ONE SQL statement, its own transaction: an INSERT of the step's
-events (already-encoded JSON) guarded by ``WHERE EXISTS (the run is running and held by this
-owner)``, so the lease and status check is atomic with the append. Anything else (run updates,
+Cost per step (the hot path): ONE SQL statement, its own transaction: a multi-row INSERT of the
+step's events (already-encoded JSON) whose first row's run_id is a subquery that is NULL unless
+the run is running and held by this owner (NULL violates NOT NULL: the statement writes
+nothing), so the lease and status check is atomic with the append. Their seqs continue from the
+last seq this connection wrote for the run; had anyone else appended since, the primary key
+refuses the statement (nothing written) and the full commit below reads the real last seq. Anything else (run updates,
 hooks, waits, a lease to renew, or a guard that fails) goes through the full commit: BEGIN
 IMMEDIATE, read the run's status and holder (skipped when ``PRAGMA data_version`` shows no other
 connection wrote since this one's last commit), write, COMMIT. Step records are not a table:
@@ -22,6 +27,8 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +53,12 @@ from durable._internal.world import (
     StepRecord,
     WaitRecord,
     dumps,
+    fold_last_steps,
     steps_from_events,
 )
 
-SCHEMA_ID = "wfbench-durable-2"
+SCHEMA_ID = "wfbench-durable-3"
+_OLD_SCHEMA_IDS = ("wfbench-durable-2",)  # migrated on open (same data, events re-keyed)
 log = logging.getLogger("durable")
 
 _SCHEMA = """
@@ -61,9 +70,8 @@ CREATE TABLE IF NOT EXISTS runs (
   lease_owner TEXT, lease_expires_at REAL, next_due_at REAL, cancel_reason TEXT);
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
 CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, type TEXT NOT NULL,
-  correlation_id TEXT, data TEXT, created_at REAL);
-CREATE INDEX IF NOT EXISTS events_run ON events(run_id, seq);
+  run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
+  correlation_id TEXT, data TEXT, created_at REAL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS waits (
   run_id TEXT NOT NULL, correlation_id TEXT NOT NULL, resume_at REAL, status TEXT,
   created_at REAL, completed_at REAL, PRIMARY KEY (run_id, correlation_id));
@@ -84,8 +92,10 @@ _JSON_RUN_FIELDS = {"input", "output", "error", "attributes"}
 _SELECT_HOLD = "SELECT status, lease_owner FROM runs WHERE run_id=?"
 _SPECIAL_EVENTS = frozenset(("hook_created", *TERMINAL_EVENTS))
 _APPEND_SQL: dict[int, str] = {}
-_INSERT_EVENT = ("INSERT INTO events(run_id, type, correlation_id, data, created_at)"
-                 " VALUES (?,?,?,?,?)")
+_INSERT_EVENT = ("INSERT INTO events(run_id, seq, type, correlation_id, data, created_at)"
+                 " VALUES (?,?,?,?,?,?)")
+_MAX_SEQ = "SELECT MAX(seq) FROM events WHERE run_id=?"
+_RUNNING = CommitResult("running")
 
 
 def _loads(text: Any) -> Any:
@@ -121,6 +131,75 @@ def _run_from_row(row: tuple[Any, ...], path: Any = "") -> RunRecord:
 
 _now = getattr(time.time, "__wrapped__", time.time)  # the real clock, even under the sandbox
 
+CHECKPOINT_EVERY = 400  # write transactions between two background WAL checkpoints (~1000 pages)
+# the connection's own automatic checkpoint (the default is 1000 pages) stays as a backstop for
+# when the background one falls behind
+AUTOCHECKPOINT_PAGES = 4000
+
+
+class _Checkpointer:
+    """Checkpoints the WAL of one database file from a daemon thread, on a connection of its
+    own, when `kick` asks (what SQLite's WAL documentation suggests for applications that
+    cannot afford checkpoint pauses): the copy of WAL pages into the database file and its
+    fsyncs then happen beside the writes, not inside one of them. A PASSIVE checkpoint never
+    blocks writers or readers; a process killed in the middle of one loses nothing (SQLite
+    finishes or redoes it on the next open)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.wake = threading.Event()
+        self.stopped = False
+        self.thread: threading.Thread | None = None
+        self.pid = os.getpid()
+        self.runs = 0  # checkpoints done (for tests)
+
+    def kick(self) -> None:
+        t = self.thread
+        if t is None or self.pid != os.getpid() or not t.is_alive():
+            if self.stopped:
+                return
+            self.pid = os.getpid()
+            self.wake = threading.Event()
+            t = self.thread = threading.Thread(target=self._loop, name="durable-wal-checkpoint",
+                                               daemon=True)
+            t.start()
+        self.wake.set()
+
+    def _loop(self) -> None:
+        try:  # mode=rw: never creates the file (it may be gone by now)
+            conn = sqlite3.connect(Path(self.path).resolve().as_uri() + "?mode=rw", uri=True,
+                                   timeout=5.0, isolation_level=None, check_same_thread=False)
+        except (sqlite3.Error, ValueError):
+            return
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            wake = self.wake
+            while True:
+                wake.wait()
+                wake.clear()
+                if self.stopped:
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.runs += 1
+                except sqlite3.Error:  # busy, or the file went away: the backstop checkpoints
+                    pass
+        finally:
+            conn.close()
+
+    def stop_soon(self) -> None:
+        """Let the thread end (the world was garbage-collected without `close`)."""
+        self.stopped = True
+        self.wake.set()
+
+    def stop(self) -> None:
+        self.stopped = True
+        t = self.thread
+        if t is not None and self.pid == os.getpid() and t.is_alive():
+            self.wake.set()
+            t.join(timeout=10)
+
+
 class SqliteWorld:
     """A World in one SQLite file (see module docstring). Safe to share between processes."""
 
@@ -137,6 +216,13 @@ class SqliteWorld:
         # last commit for the run; `_gen` counts write transactions through this object
         self._known: dict[str, tuple[str, str, int, int]] = {}
         self._gen = 0
+        # run_id -> the seq its next event gets, as of this connection's last append (the fast
+        # path's guess: a stale one collides with the primary key and writes nothing)
+        self._next_seq: dict[str, int] = {}
+        self._cursor: sqlite3.Cursor | None = None
+        self._checkpointer = _Checkpointer(str(self.path))
+        weakref.finalize(self, self._checkpointer.stop_soon)
+        self._since_checkpoint = 0
         if self.path.exists() and self.path.is_dir():
             raise WorldCorruptError(f"SqliteWorld path {str(self.path)!r} is a directory: pass a file path")
         try:
@@ -172,6 +258,7 @@ class SqliteWorld:
         c = self._conn
         c.execute("PRAGMA journal_mode=WAL")
         c.execute("PRAGMA synchronous=NORMAL")
+        c.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and "meta" not in tables:
             raise WorldCorruptError(
@@ -180,21 +267,38 @@ class SqliteWorld:
             )
         c.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in _SCHEMA.strip().split(";"):
-                if stmt.strip():
-                    c.execute(stmt)
-            row = c.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None:
-                c.execute("INSERT INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_ID,))
-            elif row[0] != SCHEMA_ID:
+            row = None
+            if "meta" in tables:
+                row = c.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is not None and row[0] in _OLD_SCHEMA_IDS and "events" in tables:
+                self._migrate_events(c)
+                c.execute("UPDATE meta SET value=? WHERE key='schema'", (SCHEMA_ID,))
+                row = (SCHEMA_ID,)
+            if row is not None and row[0] != SCHEMA_ID:
                 raise WorldCorruptError(
                     f"{str(self.path)!r} has schema {row[0]!r}, expected {SCHEMA_ID!r}: pass another path"
                 )
+            for stmt in _SCHEMA.strip().split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
+            if row is None:
+                c.execute("INSERT INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_ID,))
             c.execute("COMMIT")
         except BaseException:
             if c.in_transaction:
                 c.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _migrate_events(c: sqlite3.Connection) -> None:
+        """wfbench-durable-2 -> 3: the events table re-keyed by (run_id, seq), WITHOUT ROWID
+        (the old global seqs are kept: unique, and ascending within each run)."""
+        c.execute("ALTER TABLE events RENAME TO events_v2")
+        c.execute("DROP INDEX IF EXISTS events_run")
+        c.execute(_SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS events"):].split(";")[0])
+        c.execute("INSERT INTO events(run_id, seq, type, correlation_id, data, created_at)"
+                  " SELECT run_id, seq, type, correlation_id, data, created_at FROM events_v2")
+        c.execute("DROP TABLE events_v2")
 
     def _db_error(self, exc: sqlite3.DatabaseError) -> Exception:
         """The durable error for a failed SQLite call (the message names the file)."""
@@ -223,6 +327,7 @@ class SqliteWorld:
                 out = fn(c)
                 c.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
+                self._next_seq.clear()  # seqs counted in the rolled-back transaction
                 if c.in_transaction:  # after SQLITE_FULL/IOERR SQLite has rolled back already
                     try:
                         c.execute("ROLLBACK")
@@ -230,11 +335,16 @@ class SqliteWorld:
                         pass
                 raise self._db_error(exc) from None
             except BaseException:
+                self._next_seq.clear()
                 if c.in_transaction:
                     c.execute("ROLLBACK")
                 raise
             self.stats["writes"] += 1
             self._gen += 1
+            self._since_checkpoint += 1
+            if self._since_checkpoint >= CHECKPOINT_EVERY:
+                self._since_checkpoint = 0
+                self._checkpointer.kick()
             return out
 
     def _field(self, text: Any, run_id: str, what: str) -> Any:
@@ -257,13 +367,20 @@ class SqliteWorld:
                     raise
                 raise err from None
 
+    def _insert_events(self, c: sqlite3.Connection, run_id: str,
+                       rows: list[tuple[str, str | None, str | None, float]]) -> None:
+        """Append (type, correlation id, JSON text, created_at) rows to a run's log inside a
+        write transaction, numbered from the run's last seq + 1 (read in this transaction)."""
+        if not rows:
+            return
+        last = c.execute(_MAX_SEQ, (run_id,)).fetchone()[0] or 0
+        c.executemany(_INSERT_EVENT, [(run_id, last + i, *r) for i, r in enumerate(rows, 1)])
+        self._next_seq[run_id] = last + len(rows) + 1
+        self.stats["events_appended"] += len(rows)
+
     def _append(self, c: sqlite3.Connection, run_id: str, type_: str, corr: str | None,
                 data: Any, at: float) -> None:
-        c.execute(
-            "INSERT INTO events(run_id, type, correlation_id, data, created_at) VALUES (?,?,?,?,?)",
-            (run_id, type_, corr, dumps(data), at),
-        )
-        self.stats["events_appended"] += 1
+        self._insert_events(c, run_id, [(type_, corr, dumps(data), at)])
 
     def _dispose_all_hooks(self, c: sqlite3.Connection, run_id: str, at: float) -> None:
         rows = c.execute("SELECT correlation_id, token FROM hooks WHERE run_id=?", (run_id,)).fetchall()
@@ -294,15 +411,20 @@ class SqliteWorld:
         self, run_id: str, owner: str | None, batch: Batch, lease_seconds: float,
         require_running: bool = True,
     ) -> CommitResult:
-        with self._lock:
-            if owner is not None and not (batch.run_update or batch.hooks_created or batch.waits
-                                          or batch.hooks_disposed or batch.inbox_consumed):
-                held = self._leases.get(run_id)
-                if held is not None and held[0] == owner and (
-                        held[1] - _now() >= lease_seconds * (2 / 3)):
+        if owner is not None and not (batch.run_update or batch.hooks_created or batch.waits
+                                      or batch.hooks_disposed or batch.inbox_consumed):
+            held = self._leases.get(run_id)
+            if held is not None and held[0] == owner and (
+                    held[1] - _now() >= lease_seconds * (2 / 3)):
+                lock = self._lock
+                lock.acquire()  # (cheaper than `with` on this path, once per step)
+                try:
                     done = self._append_if_held(run_id, owner, batch)
-                    if done is not None:
-                        return done
+                finally:
+                    lock.release()
+                if done is not None:
+                    return done
+        with self._lock:
             result, lease, dv = self._write(
                 lambda c: self._commit_tx(c, run_id, owner, batch, lease_seconds, require_running))
             # what this commit leaves known about the run (valid while nothing else writes)
@@ -319,30 +441,46 @@ class SqliteWorld:
     def _append_if_held(self, run_id: str, owner: str, batch: Batch) -> CommitResult | None:
         """The step path: append plain events in ONE statement (its own transaction) that
         checks, atomically, that `owner` still holds the run and that it is running. None when
-        it wrote nothing (lease lost, run ended, special events): the full commit decides."""
-        params: list[Any] = []
-        for ev in batch.events:
+        it wrote nothing (lease lost, run ended, another writer appended, special events): the
+        full commit decides."""
+        seq = self._next_seq.get(run_id)
+        if seq is None:
+            return None
+        events = batch.events
+        n = len(events)
+        if n == 0 or n > 512:  # (a statement has at most 32766 parameters)
+            return None
+        params: list[Any] = [run_id, owner, seq]
+        for ev in events:
             typ = ev.type
             text = ev.text
-            if typ in _SPECIAL_EVENTS or text is None:
+            if text is None or typ in _SPECIAL_EVENTS:
                 return None
             params += (typ, ev.correlation_id, text, ev.created_at)
-        n = len(batch.events)
-        if n == 0:
-            return None
         sql = _APPEND_SQL.get(n)
         if sql is None:
+            # one multi-row INSERT; the first row's run_id is the guard: NULL (-> NOT NULL
+            # constraint, the whole statement aborts) unless the run is running and held by
+            # `owner`; row k has seq ?3 + k (a seq already taken: the primary key aborts it)
             sql = _APPEND_SQL[n] = (
-                "INSERT INTO events(run_id, type, correlation_id, data, created_at)"
-                " SELECT ?1, column2, column3, column4, column5 FROM (VALUES "
-                + ",".join(f"({k},?{4 * k + 3},?{4 * k + 4},?{4 * k + 5},?{4 * k + 6})"
-                           for k in range(n))
-                + ") WHERE EXISTS (SELECT 1 FROM runs WHERE run_id=?1 AND lease_owner=?2"
-                " AND status='running') ORDER BY column1")
+                "INSERT INTO events(run_id, seq, type, correlation_id, data, created_at) VALUES "
+                "((SELECT run_id FROM runs WHERE run_id=?1 AND lease_owner=?2"
+                " AND status='running'),?3,?4,?5,?6,?7)"
+                + "".join(f",(?1,?3+{k},?{4 * k + 4},?{4 * k + 5},?{4 * k + 6},?{4 * k + 7})"
+                          for k in range(1, n)))
         c = self._conn
+        cur = self._cursor
+        if cur is None:  # one cursor for this statement (Connection.execute makes one per call)
+            cur = self._cursor = c.cursor()
         try:
-            cur = c.execute(sql, (run_id, owner, *params))
+            cur.execute(sql, params)
+        except sqlite3.IntegrityError:  # the guard or the seq failed: nothing was written
+            self._next_seq.pop(run_id, None)
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            return None
         except sqlite3.DatabaseError as exc:
+            self._next_seq.pop(run_id, None)
             if c.in_transaction:
                 try:
                     c.execute("ROLLBACK")
@@ -350,11 +488,18 @@ class SqliteWorld:
                     pass
             raise self._db_error(exc) from None
         if cur.rowcount != n:
+            self._next_seq.pop(run_id, None)
             return None
-        self.stats["writes"] += 1
+        self._next_seq[run_id] = seq + n
+        stats = self.stats
+        stats["writes"] += 1
+        stats["events_appended"] += n
         self._gen += 1
-        self.stats["events_appended"] += n
-        return CommitResult("running")
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= CHECKPOINT_EVERY:
+            self._since_checkpoint = 0
+            self._checkpointer.kick()
+        return _RUNNING  # (shared: callers only read a CommitResult)
 
     def _commit_tx(
         self, c: sqlite3.Connection, run_id: str, owner: str | None, batch: Batch,
@@ -381,11 +526,10 @@ class SqliteWorld:
                     if typ in _SPECIAL_EVENTS:
                         break
                     text = ev.text
-                    fast.append((run_id, typ, ev.correlation_id,
+                    fast.append((typ, ev.correlation_id,
                                  dumps(ev.data) if text is None else text, ev.created_at))
                 else:
-                    c.executemany(_INSERT_EVENT, fast)
-                    self.stats["events_appended"] += len(fast)
+                    self._insert_events(c, run_id, fast)
                     return CommitResult(status), None, dv
         else:
             row = c.execute(_SELECT_HOLD, (run_id,)).fetchone()
@@ -432,7 +576,7 @@ class SqliteWorld:
                     ).fetchone()
                     if other is not None and tuple(other) != (run_id, hook.correlation_id):
                         result.conflicts[hook.correlation_id] = other[0]
-                        rows.append((run_id, "hook_conflict", hook.correlation_id,
+                        rows.append(("hook_conflict", hook.correlation_id,
                                      dumps({"token": hook.token, "conflicting_run_id": other[0]}),
                                      ev.created_at))
                         continue
@@ -450,15 +594,13 @@ class SqliteWorld:
                             "SELECT correlation_id, token FROM hooks WHERE run_id=?", (run_id,)
                     ).fetchall():
                         if corr not in skip:
-                            rows.append((run_id, "hook_disposed", corr, dumps({"token": token}),
+                            rows.append(("hook_disposed", corr, dumps({"token": token}),
                                          ev.created_at))
                     c.execute("DELETE FROM hooks WHERE run_id=?", (run_id,))
             text = ev.text
-            rows.append((run_id, typ, ev.correlation_id,
+            rows.append((typ, ev.correlation_id,
                          dumps(ev.data) if text is None else text, ev.created_at))
-        if rows:
-            c.executemany(_INSERT_EVENT, rows)
-            self.stats["events_appended"] += len(rows)
+        self._insert_events(c, run_id, rows)
         for w in batch.waits:
             c.execute(
                 "INSERT OR REPLACE INTO waits(run_id, correlation_id, resume_at, status,"
@@ -597,6 +739,53 @@ class SqliteWorld:
             events = [(r[0], r[1], self._field(r[2], run_id, "step event"), r[3]) for r in rows]
         return steps_from_events(run_id, events)
 
+    def list_last_steps(self, run_id: str, key: Callable[[str], Any] | None = None
+                        ) -> list[StepRecord]:
+        """The record of the last call of each step, grouped by ``key(step_name)`` (default:
+        the name), in order of each group's first call (see `world.last_steps`). Reads and
+        decodes only the chosen steps' events: a chain of N calls of one step reads 1 step."""
+        try:
+            groups = self._read(
+                "SELECT COALESCE(json_extract(data, '$.step_name'), ''), MIN(seq), MAX(seq)"
+                " FROM events WHERE run_id=? AND type='step_created' GROUP BY 1 ORDER BY 2",
+                (run_id,))
+        except (sqlite3.DatabaseError, WorldCorruptError):  # damaged JSON: the full read names it
+            return fold_last_steps(self.list_steps(run_id), key)
+        if not groups:
+            self.get_run(run_id)  # RunNotFoundError for an unknown run
+            return []
+        chosen: dict[Any, tuple[int, int]] = {}  # key -> (first seq, last seq)
+        for name, first, last in groups:
+            if not isinstance(name, str):
+                return fold_last_steps(self.list_steps(run_id), key)
+            k = name if key is None else key(name)
+            prev = chosen.get(k)
+            chosen[k] = (first, last) if prev is None else (prev[0], max(prev[1], last))
+        if len(chosen) > 200:  # many distinct steps: reading them all costs the same
+            return fold_last_steps(self.list_steps(run_id), key)
+        seqs = [last for _, last in chosen.values()]
+        marks = ",".join("?" * len(seqs))
+        corr_of = dict(self._read(  # created seq -> correlation id (primary key lookups)
+            f"SELECT seq, correlation_id FROM events WHERE run_id=? AND seq IN ({marks})",
+            (run_id, *seqs)))
+        corrs = set(corr_of.values())
+        if len(corr_of) != len(seqs) or len(corrs) != len(seqs) or None in corrs:
+            return fold_last_steps(self.list_steps(run_id), key)
+        # a step's events all come at or after its step_created: scan from the first chosen one
+        rows = self._read(
+            "SELECT type, correlation_id, data, created_at FROM events WHERE run_id=? AND"
+            f" seq>=? AND correlation_id IN ({marks}) AND type IN ('step_created',"
+            "'step_started','step_retrying','step_completed','step_failed') ORDER BY seq",
+            (run_id, min(seqs), *corrs))
+        try:
+            events = [(r[0], r[1], None if r[2] is None else decode_own(r[2]), r[3]) for r in rows]
+        except ValueError:  # name the damaged one
+            events = [(r[0], r[1], self._field(r[2], run_id, "step event"), r[3]) for r in rows]
+        recs = {rec.correlation_id: rec for rec in steps_from_events(run_id, events)}
+        if len(recs) != len(seqs):  # not one step_created per id: fold everything
+            return fold_last_steps(self.list_steps(run_id), key)
+        return [recs[corr_of[last]] for _, last in sorted(chosen.values())]
+
     def list_waits(self, run_id: str) -> list[WaitRecord]:
         rows = self._read(
             "SELECT run_id, correlation_id, resume_at, status, created_at, completed_at FROM waits"
@@ -652,6 +841,7 @@ class SqliteWorld:
         return out
 
     def close(self) -> None:
-        """Close the SQLite connection."""
+        """Close the SQLite connection (and stop the background checkpoints)."""
+        self._checkpointer.stop()
         with self._lock:
             self._conn.close()

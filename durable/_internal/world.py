@@ -22,7 +22,9 @@ the event loop). Writes happen through a few atomic operations only:
   the log order is the delivery order).
 
 Reads: ``get_run``, ``list_runs``, ``list_events``, ``list_steps``, ``list_waits``,
-``list_hooks``, ``get_hook_by_token``, ``read_inbox``, ``due_runs``.
+``list_hooks``, ``get_hook_by_token``, ``read_inbox``, ``due_runs``; optionally
+``list_last_steps(run_id, key)`` (the last call of each step: see `last_steps`, which folds
+``list_steps`` for a world without it).
 
 A Postgres world implements the same methods with the same transactions (``SELECT ... FOR
 UPDATE`` on the run row in ``commit``). Every world has ``stats: Counter[str]`` with "writes"
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import collections
 import json
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -233,6 +235,29 @@ def copy_record(rec: Any) -> Any:
     new = object.__new__(type(rec))
     new.__dict__.update(rec.__dict__)
     return new
+
+
+def last_steps(world: Any, run_id: str, key: Callable[[str], Any] | None = None
+               ) -> list[StepRecord]:
+    """The record of the last call of each step of a run, grouped by ``key(step_name)``
+    (default: the name), in the order of each group's first call — what folding
+    `list_steps` into ``{key(name): record}`` gives. Uses the world's ``list_last_steps``
+    when it has one (SqliteWorld reads only those steps' events), else folds `list_steps`."""
+    fn = getattr(world, "list_last_steps", None)
+    if fn is not None:
+        out: list[StepRecord] = fn(run_id, key)
+        return out
+    return fold_last_steps(world.list_steps(run_id), key)
+
+
+def fold_last_steps(records: list[StepRecord], key: Callable[[str], Any] | None = None
+                    ) -> list[StepRecord]:
+    """`records` (in creation order) reduced to the last one per ``key(step_name)``, in the
+    order of each key's first record."""
+    last: dict[Any, StepRecord] = {}
+    for rec in records:  # a dict keeps a key at its first insertion: first-call order
+        last[rec.step_name if key is None else key(rec.step_name)] = rec
+    return list(last.values())
 
 
 STEP_EVENTS = ("step_created", "step_started", "step_retrying", "step_completed", "step_failed")

@@ -71,3 +71,53 @@ async def test_native_suspends_on_a_hook_and_resumes(world):
                             resume_data={"ok": True})
     assert done.status == "success"
     assert done.result == {"value": 4, "approved": True}
+
+
+# a step called several times keeps its last call (issue 6: the engine reads only those records)
+repeat_wf = durable.Workflows(namespace="test_native_repeat")
+
+
+@repeat_wf.step
+async def r_inc(data: dict) -> dict:
+    return {"value": data["value"] + 1}
+
+
+@repeat_wf.step(max_retries=0)
+async def r_fail(data: dict) -> dict:
+    raise ValueError(f"no {data['value']}")
+
+
+@repeat_wf.step
+async def r_ten(data: dict) -> dict:
+    return {"value": data["value"] * 10}
+
+
+@repeat_wf.workflow
+async def r_flow(data: dict) -> dict:
+    for _ in range(3):
+        data = await r_inc(data)
+    try:
+        await r_fail(data)
+    except ValueError:
+        pass
+    data = await r_ten(data)
+    return await r_inc(data)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_native_step_records_are_each_steps_last_call(kind, tmp_path):
+    w = durable.MemoryWorld() if kind == "memory" else durable.SqliteWorld(tmp_path / "n.db")
+    result = await get_engine("native", world=w).run(r_flow, input_data={"value": 1})
+    assert result.status == "success" and result.result == {"value": 41}
+    got = {k: (r.status, r.payload, r.output, type(r.error).__name__ if r.error else None)
+           for k, r in result.steps.items()}
+    # keys in order of each step's first call; values from its last call
+    assert list(got) == ["r_inc", "r_fail", "r_ten"]
+    assert got == {"r_inc": ("success", {"value": 40}, {"value": 41}, None),
+                   "r_fail": ("failed", {"value": 4}, None, "ValueError"),
+                   "r_ten": ("success", {"value": 4}, {"value": 40}, None)}
+    last = [s for s in w.list_steps(result.run_id) if s.correlation_id == "step_6"][0]
+    assert (result.steps["r_inc"].started_at, result.steps["r_inc"].ended_at) == (
+        last.started_at, last.completed_at)
+    assert result.to_dict()["steps"]["r_fail"]["error"]["message"] == "no 4"
+    w.close()
