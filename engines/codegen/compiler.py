@@ -5,7 +5,10 @@ function in the same module and are called through `use_step("<nested id>")`). S
 `await use_step("<id>")(...)`, parallel and branch children through `run.gather` (asyncio.gather
 with return_exceptions=True, plus flow's precedence failed > suspended), foreach through
 `run.gather` bounded by an `asyncio.Semaphore`, branch conditions through `asyncio.gather`,
-loops as `while` loops, sleeps as durable `await sleep(...)`, static mapping objects as inline code. Every Python closure of the graph
+loops as `while` loops, sleeps as durable `await sleep(...)`, mapping objects as a dict literal
+handed to `run.mapping` (its `run.from_*` / `use_closure` values are read when the map step
+runs). An entry's result goes to the next entry through `prev = next_input(r)`, which ends
+the run (a `Stop` caught by `FlowRun.execute`) when the entry did not succeed. Every Python closure of the graph
 (branch and loop conditions, dynamic sleep functions, map functions, dynamic mapping fns) is
 *lifted*: it is called as `await use_closure("<workflow id>/entry<N>/...")(...)`, a registered step
 whose id is derived from its position only, so a worker in another process that compiles the same
@@ -15,9 +18,9 @@ User strings (ids, mapping keys, paths, constants) only ever appear in the sourc
 literals (`writer.literal`) or sanitised identifiers; comments escape them onto one line.
 
 The generated code talks to the run through the `run` object it receives (see
-`engines.codegen.runtime.FlowRun`): `use_step`, `use_closure`, `end`, `block`, `gather`, `foreach_items`,
-`foreach_end`, `mapping`, `from_step`, `from_init`, `from_request_context`, `constant`,
-`sleep_start`, `sleep_end`, `seconds`, `until`.
+`engines.codegen.runtime.FlowRun`): `use_step`, `use_closure`, `next_input`, `end`, `block`,
+`gather`, `foreach_items`, `foreach_end`, `mapping`, `from_step`, `from_init`,
+`from_request_context`, `constant`, `sleep_start`, `sleep_end`, `seconds`, `until`.
 
 `compile_workflow(workflow, strict=False)` returns a cached `CompiledWorkflow`; with
 `strict=True` every closure raises `engines.base.Unsupported` naming the construct and position.
@@ -141,7 +144,10 @@ class CompiledWorkflow:
 def _is_workflow(obj: Any) -> bool:
     """A workflow used as a step: a `flow.Workflow`, or any non-Step object with a graph and an
     id (tests build graphs without the builder)."""
-    if isinstance(obj, Workflow):
+    t = type(obj)
+    if t is Step:
+        return False
+    if t is Workflow or isinstance(obj, Workflow):
         return True
     return not isinstance(obj, Step) and hasattr(obj, "graph") and hasattr(obj, "id")
 
@@ -340,6 +346,8 @@ class _Compiler:
         w.comment(f"wfbench codegen of workflow {self.top.id!r} (graph {h[:12]}).")
         w.comment("Generated from the flow graph; do not edit. Each use_step(...) is a durable step,")
         w.comment("each use_closure(...) a Python closure of the graph registered as a durable step.")
+        w.comment("next_input(r) passes an entry's output on; an entry that did not succeed")
+        w.comment("(suspended, bailed, canceled) ends the run there.")
         self.bind_workflow(self.top)
         while self._pending:
             wf = self._pending.pop(0)
@@ -360,6 +368,7 @@ class _Compiler:
         w.writeline(literal(f"Workflow {binding.workflow_id!r}: {len(graph)} {plural}."))
         w.writeline("use_step = run.use_step")
         w.writeline("use_closure = run.use_closure")
+        w.writeline("next_input = run.next_input")
         w.writeline("prev = input_data")
         for no, entry in enumerate(graph, start=1):
             w.blank()
@@ -372,7 +381,14 @@ class _Compiler:
     # -- entries -------------------------------------------------------------------------------
 
     def visit_entry(self, b: WorkflowBinding, no: int, entry: Any) -> None:
-        if isinstance(entry, StepEntry):
+        t = type(entry)  # the exact entry classes first (the common case), then subclasses
+        if t is StepEntry:
+            self.visit_step_entry(b, no, entry)
+        elif t is ParallelEntry:
+            self.visit_parallel(b, no, entry)
+        elif t is SleepEntry:
+            self.visit_sleep(b, no, entry)
+        elif isinstance(entry, StepEntry):
             self.visit_step_entry(b, no, entry)
         elif isinstance(entry, ParallelEntry):
             self.visit_parallel(b, no, entry)
@@ -389,15 +405,17 @@ class _Compiler:
         else:
             raise CompileError(f"{self._where(b.workflow_id, no)}: unknown graph entry {entry!r}")
 
-    def _stop_check(self, next_input: str = "r.output") -> None:
-        w = self.w
-        if self._last_entry:  # the `return run.end(r)` after the last entry covers it
-            return
-        w.writeline("if r.status != 'success':")
-        w.indent()
-        w.writeline("return run.end(r)")
-        w.outdent()
-        w.writeline(f"prev = {next_input}")
+    def _stop_check(self) -> None:
+        if not self._last_entry:  # the `return run.end(r)` after the last entry covers it
+            self.w.writeline("prev = next_input(r)")
+
+    def _result(self, expr: str) -> None:
+        """An entry whose result is one expression: `prev = next_input(<expr>)`, or
+        `r = <expr>` for the last entry (its `run.end(r)` follows)."""
+        if self._last_entry:
+            self.w.writeline(f"r = {expr}")
+        else:
+            self.w.writeline(f"prev = next_input({expr})")
 
     def _describe(self, step: Any) -> str:
         if _is_workflow(step):
@@ -415,8 +433,7 @@ class _Compiler:
             return
         self.w.comment(f"entry {no}: then {self._describe(step)}")
         sid = self.bind_step(b, step).step_id
-        self.w.writeline(f"r = await use_step({literal(sid)})(prev)")
-        self._stop_check()
+        self._result(f"await use_step({literal(sid)})(prev)")
 
     def visit_map_function(self, b: WorkflowBinding, no: int, step: Any, fn: Any) -> None:
         cid = f"{b.workflow_id}/entry{no}/map"
@@ -424,8 +441,7 @@ class _Compiler:
         self.lift(b, cid, "map_function", fn, f"map function of {where}", record_id=step.id)
         self.w.comment(f"entry {no}: map {step.id!r} with a function, lifted as {cid!r}")
         self.bind_step(b, step, durable_name=cid)
-        self.w.writeline(f"r = await use_step({literal(step.id)})(prev)")
-        self._stop_check()
+        self._result(f"await use_step({literal(step.id)})(prev)")
 
     def visit_mapping_object(self, b: WorkflowBinding, no: int, step: Any, cfg: Any) -> None:
         w = self.w
@@ -433,22 +449,16 @@ class _Compiler:
         specs = {str(k): normalise_spec(str(k), v) for k, v in dict(cfg).items()}
         keys = "1 key" if len(specs) == 1 else f"{len(specs)} keys"
         w.comment(f"entry {no}: map {step.id!r} with a mapping object ({keys})")
-        fname = f"mapping_entry{no}"
-        w.writeline(f"async def {fname}():")
-        w.indent()
+        call = f"await run.mapping({literal(step.id)}, prev, {{"
         if not specs:
-            w.writeline("return {}")
-        else:
-            w.writeline("return {")
-            w.indent()
-            for key, spec in specs.items():
-                w.writeline(f"{literal(key)}: {self.mapping_value(b, no, step, key, spec, where)},")
-            w.outdent()
-            w.writeline("}")
+            self._result(call + "})")
+            return
+        w.writeline(("r = " if self._last_entry else "prev = next_input(") + call)
+        w.indent()
+        for key, spec in specs.items():
+            w.writeline(f"{literal(key)}: {self.mapping_value(b, no, step, key, spec, where)},")
         w.outdent()
-        w.blank()
-        w.writeline(f"r = await run.mapping({literal(step.id)}, prev, {fname})")
-        self._stop_check()
+        w.writeline("})" if self._last_entry else "}))")
 
     def mapping_value(self, b: WorkflowBinding, no: int, step: Any, key: str,
                       spec: MappingSpec, where: str) -> str:
@@ -463,7 +473,7 @@ class _Compiler:
             cid = f"{b.workflow_id}/entry{no}/map/{key}"
             self.lift(b, cid, "mapping_fn", spec.fn,
                       f"dynamic mapping fn for key {key!r} of {where}", record_id=step.id)
-            return f"await use_closure({literal(cid)})(prev)"
+            return f"use_closure({literal(cid)})"
         if spec.request_context_path is not None:
             return f"run.from_request_context({literal(spec.request_context_path)})"
         if spec.init_data:
@@ -490,7 +500,7 @@ class _Compiler:
             w.writeline(f"use_step({literal(sid)})(prev),")
         w.outdent()
         w.writeline("))")
-        self._stop_check("r.next_input")
+        self._stop_check()
 
     def visit_branch(self, b: WorkflowBinding, no: int, entry: ConditionalEntry) -> None:
         w = self.w
@@ -518,7 +528,7 @@ class _Compiler:
             w.writeline(f"calls.append(use_step({literal(sid)})(prev))")
             w.outdent()
         w.writeline(f"r = run.block({literal(ids)}, await run.gather(*calls))")
-        self._stop_check("r.next_input")
+        self._stop_check()
 
     def visit_loop(self, b: WorkflowBinding, no: int, entry: LoopEntry) -> None:
         w = self.w
@@ -535,11 +545,7 @@ class _Compiler:
         w.indent()
         w.writeline("iteration += 1")
         w.writeline(f"r = await use_step({literal(sid)})(prev, iteration=iteration)")
-        w.writeline("if r.status != 'success':")
-        w.indent()
-        w.writeline("return run.end(r)")
-        w.outdent()
-        w.writeline("prev = r.output")
+        w.writeline("prev = next_input(r)")
         test = "" if kind == "dountil" else "not "
         w.writeline(f"if {test}await use_closure({literal(cid)})(prev, iteration=iteration):")
         w.indent()
@@ -589,8 +595,7 @@ class _Compiler:
             w.comment(f"entry {no}: sleep {entry.id!r} for {secs:g} s")
             w.writeline(f"run.sleep_start({literal(entry.id)}, prev)")
             w.writeline(f"await sleep({literal(secs)})")
-        w.writeline(f"r = run.sleep_end({literal(entry.id)}, prev)")
-        self._stop_check()
+        self._result(f"run.sleep_end({literal(entry.id)}, prev)")
 
     def visit_sleep_until(self, b: WorkflowBinding, no: int, entry: SleepUntilEntry) -> None:
         w = self.w
@@ -608,8 +613,7 @@ class _Compiler:
             date_expr = literal(entry.date.isoformat())
         w.writeline(f"run.sleep_start({literal(entry.id)}, prev)")
         w.writeline(f"await sleep(run.until({date_expr}))")
-        w.writeline(f"r = run.sleep_end({literal(entry.id)}, prev)")
-        self._stop_check()
+        self._result(f"run.sleep_end({literal(entry.id)}, prev)")
 
 
 # --------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class Program:
         self.prefix = f"codegen:{compiled.workflow_id}"
         self.registry = Workflows()
         self._steps: dict[tuple[str, str], Any] = {}
+        self._durable_steps: dict[tuple[str, str], Any] = {}
         self._closures: dict[str, Any] = {}
         for wf_id, binding in compiled.workflows.items():
             wf = binding.workflow
@@ -79,10 +80,12 @@ class Program:
                 else:
                     name = f"{self.prefix}/{wf_id}/{sid}"
                 fn = functools.partial(flow_step_body, self, workflow_id=wf_id, step_id=sid)
-                self._steps[(wf_id, sid)] = _compact_call(self.registry.register_step(
-                    fn, name=name, max_retries=retries, retry_delay=delay))
+                durable_step = self.registry.register_step(fn, name=name, max_retries=retries,
+                                                           retry_delay=delay)
+                self._durable_steps[(wf_id, sid)] = durable_step
+                self._steps[(wf_id, sid)] = _compact_call(durable_step)
         for cid in compiled.closures:
-            fn = functools.partial(closure_body, self)
+            fn = functools.partial(closure_body, self, closure_id=cid)
             self._closures[cid] = self.registry.register_step(
                 fn, name=f"{self.prefix}/{cid}", max_retries=CRASH_ALLOWANCE, retry_delay=0.0)
         self.body = self.registry.register_workflow(self._body, name=self.prefix)
@@ -92,9 +95,25 @@ class Program:
         return self.prefix
 
     def step_fn(self, workflow_id: str, step_id: str) -> Any:
+        """The step as `StepCall` calls another backend's: every keyword (compacted here)."""
         return self._steps[(workflow_id, step_id)]
 
+    def durable_step(self, workflow_id: str, step_id: str) -> Any:
+        """The registered durable step itself: takes `runtime.step_args`' compact keywords."""
+        return self._durable_steps[(workflow_id, step_id)]
+
     def closure_fn(self, closure_id: str) -> Any:
+        """The closure as `ClosureCall` calls another backend's: every keyword."""
+        step = self._closures[closure_id]
+
+        def call(**kw: Any) -> Any:
+            kw.pop("closure_id", None)  # bound at registration
+            return step(**{k: v for k, v in kw.items() if v or k == "input_data"})
+
+        return call
+
+    def durable_closure(self, closure_id: str) -> Any:
+        """The registered durable step of a closure: takes only the keywords that are set."""
         return self._closures[closure_id]
 
     async def _body(self, input_data: Any = None, initial_state: dict[str, Any] | None = None,
@@ -109,7 +128,7 @@ class Program:
         run.lane = enter_root_lane()
         _LIVE[run_id] = run
         try:
-            out = await self.compiled.entry(run, input_data)
+            out = await run.execute(self.compiled.entry, input_data)
         except Exception as exc:  # a step error (or a loop condition's) fails the run
             out = run.fail(exc)
         # (a body abandoned by its driver is closed inside an await: nothing below runs, and

@@ -147,8 +147,7 @@ def result_json(result: WorkflowResult) -> dict[str, Any]:
     return out
 
 
-_OPTIONAL_FIELDS = ("started_at", "ended_at", "suspend_payload", "resume_payload", "suspended_at",
-                    "resumed_at", "metadata")
+_RARE_FIELDS = ("suspend_payload", "resume_payload", "suspended_at", "resumed_at", "metadata")
 
 
 def _record_json(rec: StepResult) -> dict[str, Any]:
@@ -158,10 +157,19 @@ def _record_json(rec: StepResult) -> dict[str, Any]:
         out["output"] = _jsonable(rec.output)
     if rec.error is not None:
         out["error"] = error_json(rec.error)
-    for name in _OPTIONAL_FIELDS:
-        value = getattr(rec, name)
-        if value is not None:
-            out[name] = _jsonable(value)
+    v = rec.started_at
+    if v is not None:
+        out["started_at"] = v if type(v) is float else _jsonable(v)
+    v = rec.ended_at
+    if v is not None:
+        out["ended_at"] = v if type(v) is float else _jsonable(v)
+    if (rec.suspend_payload is not None or rec.resume_payload is not None
+            or rec.suspended_at is not None or rec.resumed_at is not None
+            or rec.metadata is not None):
+        for name in _RARE_FIELDS:
+            value = getattr(rec, name)
+            if value is not None:
+                out[name] = _jsonable(value)
     return out
 
 
@@ -278,6 +286,32 @@ class R:
         return f"R({self.status!r}, {self.output!r})"
 
 
+class Stop(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by `FlowRun.next_input` when an entry did not succeed: it ends the generated
+    function, and `FlowRun.execute` finishes the run with the entry's result."""
+
+    __slots__ = ("r",)
+
+    def __init__(self, r: R) -> None:
+        super().__init__(r.status)
+        self.r = r
+
+
+class _Ref:
+    """A value of a mapping object read when the map step runs (`FlowRun.mapping`): from an
+    earlier step's output, the run's input data or the request context."""
+
+    __slots__ = ("kind", "source", "path")
+
+    def __init__(self, kind: str, source: Any, path: Any = None) -> None:
+        self.kind = kind
+        self.source = source
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"_Ref({self.kind!r}, {self.source!r}, {self.path!r})"
+
+
 class _Item:
     """One foreach item's outcome (no record of its own)."""
 
@@ -330,6 +364,7 @@ class FlowRun:
         self.lane: Lane | None = None  # root only: the body's task (see `Lane`)
         self.wakers: set[Callable[[], None]] = set()  # root only: `gather` loops to wake
         self.validate_inputs = bool(getattr(self.root.workflow, "validate_inputs", True))
+        self._calls: dict[str, StepCall] = {}  # use_step(id), one per step id
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -504,11 +539,30 @@ class FlowRun:
 
     # -- what generated code calls ---------------------------------------------------------
 
+    async def execute(self, fn: Callable[..., Any], input_data: Any) -> dict[str, Any]:
+        """Run the generated function `fn` of this run's workflow; returns the JSON result (an
+        entry that did not succeed stops it through `next_input`)."""
+        try:
+            return await fn(self, input_data)  # type: ignore[no-any-return]
+        except Stop as stop:
+            return self.end(stop.r)
+
+    @staticmethod
+    def next_input(r: R) -> Any:
+        """What the entry after `r` receives; raises `Stop` when `r` did not succeed (suspended,
+        bailed, canceled): the run ends with it."""
+        if r.status != "success":
+            raise Stop(r)
+        return r.next_input
+
     def use_step(self, step_id: str) -> StepCall:
-        binding = self.binding.steps.get(step_id)
-        if binding is None:
-            raise FlowError(f"codegen: workflow {self.workflow_id!r} has no step {step_id!r}")
-        return StepCall(self, binding)
+        call = self._calls.get(step_id)
+        if call is None:
+            binding = self.binding.steps.get(step_id)
+            if binding is None:
+                raise FlowError(f"codegen: workflow {self.workflow_id!r} has no step {step_id!r}")
+            call = self._calls[step_id] = StepCall(self, binding)
+        return call
 
     def use_closure(self, closure_id: str) -> ClosureCall:
         return ClosureCall(self, closure_id)
@@ -600,34 +654,56 @@ class FlowRun:
         self.set_record(step_id, replace(rec, status="success", output=outputs, ended_at=end))
         return R("success", outputs)
 
-    async def mapping(self, step_id: str, prev: Any, compute: Callable[[], Any]) -> R:
-        """A mapping-object step computed inline (from journaled data only)."""
+    async def mapping(self, step_id: str, prev: Any, spec: dict[str, Any]) -> R:
+        """A mapping-object step computed inline (from journaled data only): `spec` maps each
+        key to its value — a constant, a `from_step` / `from_init` / `from_request_context`
+        reference or a `use_closure` call on `prev` — read now, in key order."""
         rec = StepResult(status="running", payload=prev, started_at=time.time())
         self.next_count(step_id)
         try:
-            out = await compute()
+            out = {}
+            for key, value in spec.items():
+                if type(value) is _Ref:
+                    value = self._read(value)
+                elif type(value) is ClosureCall:
+                    value = await value(prev)
+                out[key] = value
         except Exception as exc:
             self.set_record(step_id, replace(rec, status="failed", error=exc, ended_at=time.time()))
             raise
         self.set_record(step_id, replace(rec, status="success", output=out, ended_at=time.time()))
         return R("canceled" if self.is_aborted else "success", out)
 
-    def from_step(self, ids: list[str], path: str) -> Any:
-        found: Any = None
-        found_id = ids[0] if ids else "?"
-        for sid in ids:
-            rec = self.records.get(sid)
-            out = rec.output if rec is not None and rec.status == "success" else None
-            if js_truthy(out):
-                found, found_id = out, sid
-                break
-        return walk_path(found, path, found_id)
+    @staticmethod
+    def from_step(ids: list[str], path: str) -> _Ref:
+        """Mapping value: `path` in the output of the first of `ids` with a truthy output."""
+        return _Ref("step", ids, path)
 
-    def from_init(self, path: str) -> Any:
-        return walk_path(self.input, path, "initData")
+    @staticmethod
+    def from_init(path: str) -> _Ref:
+        """Mapping value: `path` in the run's input data."""
+        return _Ref("init", None, path)
 
-    def from_request_context(self, key: str) -> Any:
-        return self.rc.get(key)
+    @staticmethod
+    def from_request_context(key: str) -> _Ref:
+        """Mapping value: the request context's `key`."""
+        return _Ref("rc", key)
+
+    def _read(self, ref: _Ref) -> Any:
+        if ref.kind == "step":
+            ids = ref.source
+            found: Any = None
+            found_id = ids[0] if ids else "?"
+            for sid in ids:
+                rec = self.records.get(sid)
+                out = rec.output if rec is not None and rec.status == "success" else None
+                if js_truthy(out):
+                    found, found_id = out, sid
+                    break
+            return walk_path(found, ref.path, found_id)
+        if ref.kind == "init":
+            return walk_path(self.input, ref.path, "initData")
+        return self.rc.get(ref.source)
 
     def constant(self, constant_id: str) -> Any:
         return self.compiled.constants[constant_id]
@@ -680,9 +756,17 @@ def _succeeded(rec: StepResult, first: dict[str, Any], output: Any, ended_at: An
 class StepCall:
     """`use_step(id)`: call it for a step entry, `.item(i, x)` for one foreach item."""
 
+    __slots__ = ("run", "binding", "durable")
+
     def __init__(self, run: FlowRun, binding: Any) -> None:
         self.run = run
         self.binding = binding
+        # the registered durable step when the program is codegen's own (`Program.durable_step`,
+        # called with `step_args`' compact keywords); None for another backend's program (the
+        # Temporal one), whose `step_fn` takes every keyword
+        durable_step = getattr(run.program, "durable_step", None)
+        self.durable = (durable_step(run.workflow_id, binding.step_id)
+                        if durable_step is not None and binding.nested is None else None)
 
     def __call__(self, prev: Any, iteration: int | None = None) -> Any:
         if self.binding.nested is not None:
@@ -692,18 +776,43 @@ class StepCall:
     async def _invoke(self, input_data: Any, *, resume: bool, resume_data: Any,
                       iteration: int | None, item: int | None) -> dict[str, Any]:
         run = self.run
+        root = run.root
         sid = self.binding.step_id
-        fn = run.program.step_fn(run.workflow_id, sid)
-        run.root.inflight += 1
+        root.inflight += 1
         try:
+            if self.durable is not None:
+                # `step_args(...)` of the keywords below, built directly (the per-step path)
+                kw: dict[str, Any] = {"input_data": input_data}
+                if run.scope:
+                    kw["scope"] = list(run.scope)
+                if run.state:
+                    kw["state"] = run.state
+                if run.rc:
+                    kw["request_context"] = run.rc
+                base = run.run_counts.get(sid, -1) + 1
+                if base:
+                    kw["retry_base"] = base
+                if iteration is not None:
+                    kw["iteration"] = iteration
+                if resume:
+                    kw["resume"] = True
+                if resume_data is not None:
+                    kw["resume_data"] = resume_data
+                if item is not None:
+                    kw["item"] = item
+                return await self.durable(**kw)  # type: ignore[no-any-return]
+            fn = run.program.step_fn(run.workflow_id, sid)
             return await fn(  # type: ignore[no-any-return]
                 run_id=run.run_id, scope=list(run.scope), workflow_id=run.workflow_id, step_id=sid,
                 input_data=input_data, state=run.state, request_context=run.rc,
                 retry_base=run.run_counts.get(sid, -1) + 1, iteration=iteration,
                 resume=resume, resume_data=resume_data, item=item)
         finally:
-            run.root.inflight -= 1
-            run.root._notify()
+            root.inflight -= 1
+            if root.waiting_hooks or root.wakers:
+                # only a run waiting on a resume hook (is it quiescent now?) or a `gather`
+                # loop listens; a chain of steps notifies nobody
+                root._notify()
 
     def _real_error(self, exc: Exception) -> BaseException:
         """The step's own exception object when the step ran in this process (the runtime hands
@@ -718,6 +827,11 @@ class StepCall:
 
     def _apply(self, out: dict[str, Any]) -> None:
         run = self.run
+        sid = self.binding.step_id
+        if len(out) == 1 and "output" in out:
+            # a plain success (no state, request-context, abort or retry news): the usual case
+            run.run_counts[sid] = run.run_counts.get(sid, -1) + 1
+            return
         changes = out.get("state_changes")
         if changes:
             run.state = {**run.state, **changes}
@@ -727,26 +841,50 @@ class StepCall:
             run.rc.pop(k, None)
         if out.get("aborted"):
             run._abort()
-        sid = self.binding.step_id
         run.run_counts[sid] = run.run_counts.get(sid, -1) + int(out.get("attempts") or 1)
 
     async def _step(self, prev: Any, iteration: int | None) -> R:
         run = self.run
         sid = self.binding.step_id
-        rec = StepResult(status="running", payload=prev, started_at=time.time())
+        rec = StepResult("running", None, prev, None, time.time())
         if iteration:
             rec.metadata = {"iteration_count": iteration}
-        run.set_record(sid, rec)
+        run.records[sid] = rec
         resume, resume_data = False, None
         while True:
             try:
-                out = await self._invoke(prev, resume=resume, resume_data=resume_data,
-                                         iteration=iteration, item=None)
+                if (self.durable is not None and not resume and iteration is None
+                        and not run.scope and not run.state and not run.rc):
+                    # the first call of a plain step (`_invoke` in short: only the input, and
+                    # retry_base when the step ran before)
+                    root = run.root
+                    base = run.run_counts.get(sid, -1) + 1
+                    root.inflight += 1
+                    try:
+                        out = await (self.durable(input_data=prev, retry_base=base) if base
+                                     else self.durable(input_data=prev))
+                    finally:
+                        root.inflight -= 1
+                        if root.waiting_hooks or root.wakers:
+                            root._notify()
+                else:
+                    out = await self._invoke(prev, resume=resume, resume_data=resume_data,
+                                             iteration=iteration, item=None)
             except Exception as exc:
                 err = self._real_error(exc)
                 run.set_record(sid, replace(run.records[sid], status="failed", error=err,
                                             ended_at=time.time()))
                 raise err from None
+            if len(out) == 1 and not resume and "output" in out:
+                # a plain success, the usual case: `_apply` and `_succeeded` in short
+                run.run_counts[sid] = run.run_counts.get(sid, -1) + 1
+                output = out["output"]
+                rec = run.records[sid]
+                run.set_record(sid, StepResult(
+                    "success", output, prev, rec.error, rec.started_at, time.time(),
+                    rec.suspend_payload, rec.resume_payload, rec.suspended_at, rec.resumed_at,
+                    rec.metadata))
+                return R("canceled" if run.root.aborted else "success", output, step_id=sid)
             self._apply(out)
             rec = run.records[sid]
             # the record's payload is the validated input (absent: the input as given)
@@ -755,7 +893,8 @@ class StepCall:
                 "started_at": out.get("started_at") or rec.started_at}
             st = out.get("status", "success")
             if st == "failed":
-                run.set_record(sid, replace(rec, **first, status="failed", ended_at=out.get("ended_at")))
+                run.set_record(sid, replace(rec, **first, status="failed",
+                                            ended_at=out.get("ended_at") or time.time()))
                 try:
                     self._raise_failure(out)
                 except Exception as exc:
@@ -763,14 +902,15 @@ class StepCall:
                     raise
             if st in ("success", "bailed"):
                 output = out.get("output")
-                run.set_record(sid, _succeeded(rec, first, output, out.get("ended_at")))
+                run.set_record(sid, _succeeded(rec, first, output,
+                                               out.get("ended_at") or time.time()))
                 if st == "bailed":
                     return R("bailed", output, step_id=sid)
                 return R("canceled" if run.is_aborted else "success", output, step_id=sid)
             # suspended: wait on the durable hook, then run the step again with the resume data
             run.set_record(sid, replace(rec, **first, status="suspended",
                                         suspend_payload=out.get("suspend_payload"),
-                                        suspended_at=out.get("ended_at")))
+                                        suspended_at=out.get("ended_at") or time.time()))
             run.suspended_paths[sid] = run.path_of(sid)
             resume_data = await run.program.wait_for_resume(run, run.path_of(sid), None,
                                                             _labels(out.get("label")))
@@ -810,7 +950,7 @@ class StepCall:
             if progress is not None:
                 progress["foreach_status"][index] = "suspended"
                 progress["foreach_suspend_payloads"][index] = out.get("suspend_payload")
-            run.foreach_suspended(sid, out.get("ended_at"))
+            run.foreach_suspended(sid, out.get("ended_at") or time.time())
             if pool is not None:
                 pool.release()
             resume_data = await run.program.wait_for_resume(run, run.path_of(sid), index,
@@ -834,7 +974,7 @@ class StepCall:
         child = FlowRun(run.program, nested_wf.id, run.run_id, item, run.state, run.rc,
                         scope=(*run.scope, key), parent=run)
         run.children[key] = child
-        await run.compiled.function_for(nested_wf.id)(child, item)
+        await child.execute(run.compiled.function_for(nested_wf.id), item)
         res = child.final
         assert res is not None
         run.state = {**run.state, **res.state}
@@ -863,7 +1003,7 @@ class StepCall:
         run.children[sid] = child
         fn = run.compiled.function_for(nested_wf.id)
         try:
-            await fn(child, data)
+            await child.execute(fn, data)
         except Exception as exc:
             run.state = {**run.state, **child.state}
             run.set_record(sid, replace(run.records[sid], status="failed", error=exc,
@@ -891,15 +1031,31 @@ class ClosureCall:
 
     async def __call__(self, prev: Any, iteration: int | None = None) -> Any:
         run = self.run
-        fn = run.program.closure_fn(self.closure_id)
-        run.root.inflight += 1
+        root = run.root
+        durable_closure = getattr(run.program, "durable_closure", None)
+        root.inflight += 1
         try:
-            out = await fn(run_id=run.run_id, scope=list(run.scope), closure_id=self.closure_id,
-                           input_data=prev, state=run.state, request_context=run.rc,
-                           iteration=iteration)
+            if durable_closure is not None:
+                # codegen's own program: only what varies per call is journaled (`run_id` comes
+                # from the step metadata, `closure_id` is bound at registration)
+                kw: dict[str, Any] = {"input_data": prev}
+                if run.scope:
+                    kw["scope"] = list(run.scope)
+                if run.state:
+                    kw["state"] = run.state
+                if run.rc:
+                    kw["request_context"] = run.rc
+                if iteration is not None:
+                    kw["iteration"] = iteration
+                out = await durable_closure(self.closure_id)(**kw)
+            else:
+                out = await run.program.closure_fn(self.closure_id)(
+                    run_id=run.run_id, scope=list(run.scope), closure_id=self.closure_id,
+                    input_data=prev, state=run.state, request_context=run.rc, iteration=iteration)
         finally:
-            run.root.inflight -= 1
-            run.root._notify()
+            root.inflight -= 1
+            if root.waiting_hooks or root.wakers:  # (see `StepCall._invoke`)
+                root._notify()
         if out.get("status") == "failed":
             key = (run.run_id, "/".join(run.scope), self.closure_id)
             raise _ERRORS.pop(key, None) or restore_error(out.get("error")) or FlowError("closure failed")
@@ -986,45 +1142,48 @@ async def flow_step_body(program: Any, *, workflow_id: str, step_id: str, input_
                          resume_data: Any = None, item: int | None = None) -> dict[str, Any]:
     """One attempt of a flow step as a durable step; returns its JSON outcome or raises.
 
-    The outcome is compact (see `step_args` for the arguments): `output`, `started_at`,
-    `ended_at`, and only the fields that differ from their defaults — `status` ("success"),
-    `input` (the validated input, when validation changed it), `suspend_payload`, `label`,
-    `state_changes`, `rc_set`, `rc_deleted`, `aborted`, `attempts` (1). `StepCall` reads it with
-    those defaults."""
-    from durable import get_step_metadata
-
-    meta = get_step_metadata()
+    The outcome is compact (see `step_args` for the arguments): `output`, and only the fields
+    that differ from their defaults — `status` ("success"), `input` (the validated input, when
+    validation changed it), `suspend_payload`, `label`, `state_changes`, `rc_set`, `rc_deleted`,
+    `aborted`, `attempts` (1). `StepCall` reads it with those defaults. The record's times are
+    the body's (deterministic) clock: `started_at` when the body called the step, `ended_at` the
+    recorded time of the step's completion (a result carrying `started_at` / `ended_at`, as the
+    Temporal activity's or an older journal's do, gives its own)."""
+    meta = _step_metadata()
     if run_id is None:
         run_id = meta.run_id
     scope = scope or []
     state = state or {}
     request_context = request_context or {}
-    binding = program.compiled.workflows[workflow_id].steps[step_id]
-    step = binding.step
+    spec = _spec(program, workflow_id, step_id)
+    step = spec.step
     attempt = int(meta.attempt)
-    started = time.time()
-    root = _LIVE.get(run_id)
-    if root is not None:
-        validate_inputs = root.validate_inputs
-    else:
-        validate_inputs = bool(getattr(program.compiled.workflows[program.compiled.workflow_id].workflow,
-                                       "validate_inputs", True))
-    if validate_inputs and getattr(step, "input_schema", None) is not None and not resume:
+    live = _LIVE.get(run_id)
+    validate_inputs = live.validate_inputs if live is not None else spec.validate_inputs
+    if validate_inputs and spec.input_schema is not None and not resume:
         try:
-            input_data = validate(step.input_schema, input_data, "Step input validation failed:")
+            input_data = validate(spec.input_schema, input_data, "Step input validation failed:")
         except FlowError as exc:
             _ERRORS[(run_id, "/".join(scope), step_id)] = exc
             return {"status": "failed", "input": to_jsonable(input_data), "error": error_json(exc),
-                    "attempts": 1, "started_at": started, "ended_at": time.time()}
+                    "attempts": 1}
     given = input_data
-    ex, rc = _execution(program, run_id, scope, workflow_id, state, request_context)
+    for sid in scope:  # the (nested) run the step belongs to
+        if live is None:
+            break
+        live = live.children.get(sid)
+    rc = RequestContext(dict(request_context))
+    # the live records by reference (read only by get_step_result): no per-step copy; the state
+    # and request context are copies (what the step changes is diffed against the arguments)
+    ex = Execution(spec.workflow, run_id, input=live.input if live is not None else None,
+                   state=dict(state), step_results=live.records if live is not None else {},
+                   request_context=rc, validate_inputs=False)
+    ex.retry_attempts = 0
     ex.run_counts[step_id] = retry_base + attempt - 2
-    rc_before = dict(request_context)
     res = Resume([step_id], resume_data, [], None, item) if resume else None
-    outcome = await call_step(ex, _no_retries(step), input_data, resume=res,
-                              iteration_count=iteration)
-    key = (run_id, "/".join(scope), step_id)
+    outcome = await call_step(ex, spec.plain, input_data, resume=res, iteration_count=iteration)
     if outcome.status == "failed":
+        key = (run_id, "/".join(scope), step_id)
         # flow's retries: the runtime retries the step (retry_delay = flow's delay) until this
         # process has seen `retries` failures, then FatalError stops it. The step is registered
         # with CRASH_ALLOWANCE extra attempts, so an attempt cut short by a crash is not counted
@@ -1039,11 +1198,10 @@ async def flow_step_body(program: Any, *, workflow_id: str, step_id: str, input_
             raise StepFailed.of(outcome.error) from outcome.error
         raise outcome.error
     if _ERRORS:
-        _ERRORS.pop(key, None)
+        _ERRORS.pop((run_id, "/".join(scope), step_id), None)
     if _FAILURES:
         _FAILURES.pop((run_id, meta.step_id), None)
-    out: dict[str, Any] = {"output": _jsonable(outcome.output), "started_at": started,
-                           "ended_at": time.time()}
+    out: dict[str, Any] = {"output": _jsonable(outcome.output)}
     if outcome.status != "success":
         out["status"] = outcome.status
     if outcome.input is not given:
@@ -1056,8 +1214,8 @@ async def flow_step_body(program: Any, *, workflow_id: str, step_id: str, input_
         changes = {k: v for k, v in ex.state.items() if k not in state or state[k] != v}
         if changes:
             out["state_changes"] = to_jsonable(changes)
-    if rc_before or len(rc):
-        rc_set, rc_deleted = _rc_changes(rc_before, rc)
+    if request_context or len(rc):
+        rc_set, rc_deleted = _rc_changes(request_context, rc)
         if rc_set:
             out["rc_set"] = to_jsonable(rc_set)
         if rc_deleted:
@@ -1072,6 +1230,47 @@ async def flow_step_body(program: Any, *, workflow_id: str, step_id: str, input_
 _NO_RETRIES: dict[int, tuple[Any, Any]] = {}
 
 
+class _StepSpec:
+    """What `flow_step_body` needs of one step of a program, looked up once."""
+
+    __slots__ = ("step", "plain", "input_schema", "workflow", "validate_inputs")
+
+    def __init__(self, program: Any, workflow_id: str, step_id: str) -> None:
+        compiled = program.compiled
+        self.step = compiled.workflows[workflow_id].steps[step_id].step
+        self.plain = _no_retries(self.step)  # flow's retries are durable's here
+        self.input_schema = getattr(self.step, "input_schema", None)
+        self.workflow = compiled.workflows[workflow_id].workflow
+        self.validate_inputs = bool(getattr(compiled.workflows[compiled.workflow_id].workflow,
+                                            "validate_inputs", True))
+
+
+_SPECS: dict[tuple[int, str, str], tuple[Any, _StepSpec]] = {}
+
+
+def _spec(program: Any, workflow_id: str, step_id: str) -> _StepSpec:
+    key = (id(program), workflow_id, step_id)
+    hit = _SPECS.get(key)
+    if hit is not None and hit[0] is program:
+        return hit[1]
+    spec = _StepSpec(program, workflow_id, step_id)
+    _SPECS[key] = (program, spec)
+    return spec
+
+
+_GET_STEP_METADATA: Any = None
+
+
+def _step_metadata() -> Any:
+    """`durable.get_step_metadata()` (durable imported on first use)."""
+    global _GET_STEP_METADATA
+    if _GET_STEP_METADATA is None:
+        from durable import get_step_metadata
+
+        _GET_STEP_METADATA = get_step_metadata
+    return _GET_STEP_METADATA()
+
+
 def _no_retries(step: Any) -> Any:
     """`replace(step, retries=0)`, once per step object (flow's retries are durable's here)."""
     hit = _NO_RETRIES.get(id(step))
@@ -1082,14 +1281,23 @@ def _no_retries(step: Any) -> Any:
     return copy
 
 
-async def closure_body(program: Any, *, run_id: str, scope: list[str], closure_id: str,
-                       input_data: Any, state: dict[str, Any], request_context: dict[str, Any],
-                       iteration: int | None) -> dict[str, Any]:
-    """A lifted closure as a durable step; its JSON value is journaled."""
+async def closure_body(program: Any, *, closure_id: str, input_data: Any = None,
+                       run_id: str | None = None, scope: list[str] | None = None,
+                       state: dict[str, Any] | None = None,
+                       request_context: dict[str, Any] | None = None,
+                       iteration: int | None = None) -> dict[str, Any]:
+    """A lifted closure as a durable step; its JSON value is journaled. Arguments left out of
+    the journal take their defaults (no scope, state or request context, no iteration);
+    `run_id` comes from the step metadata."""
     import inspect
 
     from flow.context import StepContext
 
+    if run_id is None:
+        run_id = _step_metadata().run_id
+    scope = scope or []
+    state = state or {}
+    request_context = request_context or {}
     cb = program.compiled.closures[closure_id]
     ex, rc = _execution(program, run_id, scope, cb.workflow_id, state, request_context)
     if cb.kind == "mapping_fn":

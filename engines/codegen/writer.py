@@ -19,6 +19,9 @@ class Unrepresentable(ValueError):
 
 def literal(value: Any) -> str:
     """A Python literal for plain data (escaped strings, nested lists/dicts); else Unrepresentable."""
+    t = type(value)
+    if t is str or t is int:  # the common cases first; repr() escapes every string
+        return repr(value)
     if value is None or isinstance(value, bool):
         return repr(value)
     if isinstance(value, int):
@@ -47,6 +50,8 @@ def literal(value: Any) -> str:
 
 def comment_text(text: str) -> str:
     """`text` made safe for a `#` comment: one line, control characters escaped."""
+    if text.isascii() and text.isprintable():  # nothing to escape (the usual case)
+        return text
     return text.encode("unicode_escape").decode("ascii")
 
 

@@ -90,6 +90,8 @@ class TemporalCompiler(_Compiler):
             w.writeline(line)
         w.blank()
         w.comment(f"flow workflow {self.top.id!r} (graph {h[:12]})")
+        w.comment("next_input(r) passes an entry's output on; an entry that did not succeed")
+        w.comment("(suspended, bailed, canceled) ends the run there.")
         w.blank()
         w.writeline("import asyncio")
         w.writeline("from datetime import timedelta")

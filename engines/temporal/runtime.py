@@ -336,7 +336,7 @@ class FlowWorkflowBase:
         root.lane = enter_root_lane()
         LIVE[run_id] = root
         try:
-            out = await entry(root, input_data)
+            out = await root.execute(entry, input_data)
         except asyncio.CancelledError:
             self.canceled = True
             root.final = WorkflowResult(status="canceled", steps=dict(root.records),

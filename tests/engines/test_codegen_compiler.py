@@ -70,11 +70,12 @@ def test_sequential_source_and_compile():
     src = generate_source(wf)
     lines = src.splitlines()
     assert "async def workflow_seq(run, input_data):" in lines
-    assert "    r = await use_step('a')(prev)" in lines
-    assert "    r = await use_step('b')(prev)" in lines
-    # after the last entry the result is returned, with no dead stop-check
-    assert lines[-1] == "    return run.end(r)"
-    assert src.count("return run.end(r)") == 2
+    # a middle entry hands its result on (next_input ends the run when it did not succeed) ...
+    assert "    prev = next_input(await use_step('a')(prev))" in lines
+    # ... the last one is returned, with no dead stop-check
+    assert lines[-3:] == ["    r = await use_step('b')(prev)", "", "    return run.end(r)"]
+    assert src.count("return run.end(r)") == 1
+    assert src.count("next_input(") == 2  # the alias and entry 1
     compiled = compile_workflow(wf)
     assert compiled.entry.__name__ == "workflow_seq"
     assert compiled.entry.__code__.co_filename == compiled.filename
@@ -111,6 +112,8 @@ def test_parallel_branch_loop_foreach_sleep_shapes():
     assert "    pool = asyncio.Semaphore(3)" in src
     assert "            return await use_step('each').item(index, item, pool)" in src
     assert "    await sleep(2.0)" in src
+    assert "    prev = next_input(run.sleep_end('sleep_5', prev))" in src
+    assert "    r = run.sleep_end('sleep_7', prev)" in src  # the last entry
     assert "    await sleep(run.seconds(await use_closure('shapes/entry6/sleep/duration')(prev)))" in src
     assert "    await sleep(run.until('2030-01-02T03:04:05+00:00'))" in src
     assert "async def workflow_inner(run, input_data):" in src
@@ -134,14 +137,19 @@ def test_static_mapping_is_inlined_and_fn_key_is_lifted():
     }
     wf = GraphOnly("m", (StepEntry(mapping("mapping_1", cfg)),))
     src = generate_source(wf)
-    assert "            'total': run.from_step(['sum'], 'a.b')," in src
-    assert "            'first': run.from_step(['x', 'y'], '.')," in src
-    assert "            'const': {'n': 1}," in src
-    assert "            'obj': run.constant('m/entry1/map/obj')," in src
-    assert "            'user': run.from_init('user')," in src
-    assert "            'tenant': run.from_request_context('tenant')," in src
-    assert "            'dyn': await use_closure('m/entry1/map/dyn')(prev)," in src
-    assert "    r = await run.mapping('mapping_1', prev, mapping_entry1)" in src
+    lines = src.splitlines()
+    start = lines.index("    r = await run.mapping('mapping_1', prev, {")
+    assert lines[start + 1:start + 9] == [
+        "        'total': run.from_step(['sum'], 'a.b'),",
+        "        'first': run.from_step(['x', 'y'], '.'),",
+        "        'const': {'n': 1},",
+        "        'obj': run.constant('m/entry1/map/obj'),",
+        "        'user': run.from_init('user'),",
+        "        'tenant': run.from_request_context('tenant'),",
+        "        'dyn': use_closure('m/entry1/map/dyn'),",
+        "    })",
+    ]
+    assert "async def" not in src.replace("async def workflow_m(", "")  # no nested function
     compiled = compile_workflow(wf)
     assert compiled.constants == {"m/entry1/map/obj": dt.date(2020, 1, 1)}
     assert compiled.closures["m/entry1/map/dyn"].record_id == "mapping_1"
@@ -151,7 +159,7 @@ def test_function_map_is_a_lifted_step():
     fn_map = mapping("mapping_2", lambda ctx: {"v": 1})
     wf = GraphOnly("fm", (StepEntry(step("a")), StepEntry(fn_map)))
     compiled = compile_workflow(wf)
-    assert "    r = await use_step('mapping_2')(prev)" in compiled.source
+    assert "    r = await use_step('mapping_2')(prev)" in compiled.source  # the last entry
     assert compiled.workflows["fm"].steps["mapping_2"].durable_name == "fm/entry2/map"
     assert compiled.closures["fm/entry2/map"].kind == "map_function"
 
@@ -243,8 +251,8 @@ def test_injected_ids_stay_literals(tmp_path: Path):
     called = {n.func.attr if isinstance(n.func, ast.Attribute) else n.func.id
               for n in ast.walk(tree) if isinstance(n, ast.Call)
               and isinstance(n.func, ast.Attribute | ast.Name)}
-    assert called == {"use_step", "use_closure", "end", "block", "gather", "mapping", "from_step",
-                      "append"}
+    assert called == {"use_step", "use_closure", "next_input", "end", "block", "gather", "mapping",
+                      "from_step", "append"}
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     assert INJECTION in strings and evil in strings
     assert f"{evil_wf}/entry3/branch1/condition" in strings
