@@ -41,6 +41,7 @@ from durable.api import (
     RunRecord,
     SqliteWorld,
     StepFunction,
+    StepInfo,
     StepMetadata,
     StepRecord,
     WaitRecord,
@@ -59,6 +60,7 @@ from durable.api import (
     call_step,
     get_hook_by_token,
     get_run,
+    get_step_info,
     get_step_metadata,
     get_workflow_metadata,
     get_world,
@@ -77,10 +79,10 @@ from durable.api import (
 __all__ = [
     "BaseHook", "Event", "FatalError", "HookConflictError", "HookNotFoundError", "HookRecord",
     "HookWait", "MemoryWorld", "NondeterminismError", "RetryableError", "Run", "RunNotFoundError",
-    "RunRecord", "SqliteWorld", "StepFunction", "StepMetadata", "StepRecord", "WaitRecord",
+    "RunRecord", "SqliteWorld", "StepFunction", "StepInfo", "StepMetadata", "StepRecord", "WaitRecord",
     "Worker", "WorkflowFunction", "WorkflowMetadata", "WorkflowNotRegisteredError",
     "WorkflowRunCancelledError", "WorkflowRunFailedError", "WorkflowSandboxError", "Workflows",
     "World", "WorldCorruptError", "WorldError", "WorldWriteError", "call_step", "get_hook_by_token", "get_run",
-    "get_step_metadata", "get_workflow_metadata", "get_world", "last_steps", "now", "random", "register_error",
+    "get_step_info", "get_step_metadata", "get_workflow_metadata", "get_world", "last_steps", "now", "random", "register_error",
     "resume_hook", "set_world", "sleep", "start", "start_run", "uuid4",
 ]

@@ -17,6 +17,7 @@ from durable._internal.callstep import call_step
 from durable._internal.context import (
     CURRENT_STEP,
     CURRENT_STEP_WORKFLOW,
+    StepInfo,
     StepMetadata,
     WorkflowMetadata,
     current_body,
@@ -182,6 +183,19 @@ def get_step_metadata() -> StepMetadata:
     return meta if isinstance(meta, StepMetadata) else meta.get()
 
 
+def get_step_info() -> StepInfo:
+    """`get_step_metadata()` without building the record (no datetime): an object with the
+    plain fields ``run_id``, ``step_id``, ``step_name``, ``attempt``, ``workflow_name``. For
+    code that runs on every step and needs only those. Raises RuntimeError outside a step."""
+    meta = CURRENT_STEP.get()
+    if meta is None:
+        raise RuntimeError(
+            "get_step_info() can only be called inside a step run by the durable runtime "
+            "(a step called inside a workflow, or via durable.call_step)"
+        )
+    return meta
+
+
 def get_workflow_metadata() -> WorkflowMetadata:
     """Inside a workflow body or one of its steps: WorkflowMetadata(run_id, workflow_name,
     started_at, attributes). Raises RuntimeError elsewhere."""
@@ -209,10 +223,10 @@ def get_hook_by_token(token: str, *, world: World | None = None) -> HookRecord:
 __all__ = [
     "BaseHook", "Event", "FatalError", "HookConflictError", "HookNotFoundError", "HookRecord",
     "HookWait", "MemoryWorld", "NondeterminismError", "RetryableError", "Run", "RunNotFoundError",
-    "RunRecord", "SqliteWorld", "StepFunction", "StepMetadata", "StepRecord", "WaitRecord",
+    "RunRecord", "SqliteWorld", "StepFunction", "StepInfo", "StepMetadata", "StepRecord", "WaitRecord",
     "Worker", "WorkflowFunction", "WorkflowMetadata", "WorkflowNotRegisteredError",
     "WorkflowRunCancelledError", "WorkflowRunFailedError", "WorkflowSandboxError", "Workflows",
     "World", "WorldCorruptError", "WorldError", "WorldWriteError", "call_step", "get_hook_by_token", "get_run",
-    "get_step_metadata", "get_workflow_metadata", "get_world", "last_steps", "now", "random", "register_error",
+    "get_step_info", "get_step_metadata", "get_workflow_metadata", "get_world", "last_steps", "now", "random", "register_error",
     "resume_hook", "set_world", "sleep", "start", "start_run", "uuid4",
 ]

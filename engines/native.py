@@ -26,6 +26,7 @@ from engines.base import (
 )
 from flow.results import StepResult, WorkflowResult
 
+POLL_SECONDS = 0.02  # a run driven elsewhere: how often the world is asked if it is suspended
 _STEP_STATUS = {"completed": "success", "failed": "failed", "running": "running",
                 "pending": "running"}
 
@@ -66,6 +67,7 @@ class NativeEngine(Engine):
 
     def __init__(self, world: Any = None, db: str | os.PathLike[str] | None = None) -> None:
         self._world = world if world is not None or db is None else world_for_db(db)
+        self.polls = 0  # world polls made to tell a suspended run (runs driven elsewhere)
 
     @property
     def world(self) -> Any:
@@ -139,14 +141,29 @@ class NativeEngine(Engine):
             await task
 
     async def _wait(self, handle: Any, input_data: Any, resumed: bool = False) -> WorkflowResult:
+        """Until the run ends or is suspended (its body waits only on hooks). While the run is
+        driven in this process its driver says when that happens (no polling); otherwise the
+        world is polled and 3 quiet polls in a row (20 ms apart) count as suspended."""
         done = asyncio.ensure_future(handle.wait())
         try:
             quiet = 0
             while not done.done():
-                await asyncio.wait({done}, timeout=0.02)
-                if done.done():
-                    break
+                here = handle.suspended_here()
+                if here is True:
+                    return self._result(handle.run_id, "suspended")
+                if here is False:  # driven here: wait for the driver's word, or the end
+                    idle = asyncio.ensure_future(handle.wait_suspended())
+                    try:
+                        await asyncio.wait({done, idle}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        idle.cancel()
+                    quiet = 0
+                    continue
+                await asyncio.wait({done}, timeout=POLL_SECONDS)
+                if done.done() or handle.suspended_here() is not None:
+                    continue
                 # waiting only on hooks (nothing running, nothing sleeping, no payload queued)
+                self.polls += 1
                 if self._suspended(handle.run_id):
                     quiet += 1
                     if quiet >= 3:

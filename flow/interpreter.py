@@ -146,6 +146,37 @@ class Execution:
         self.retry_attempts = int(rc.get("attempts", 0) or 0)
         self.retry_delay = float(rc.get("delay", 0) or 0)
 
+    @classmethod
+    def for_step(cls, workflow: Workflow, run_id: str, *, input: Any, state: dict[str, Any],
+                 step_results: dict[str, StepResult], request_context: RequestContext,
+                 run_counts: dict[str, int] | None = None) -> Execution:
+        """A light Execution for one step call made outside the interpreter (an engine that
+        runs a flow step by itself, see `begin_step_call`): the same attributes as
+        `Execution(workflow, run_id, input=..., state=..., step_results=...,
+        request_context=..., validate_inputs=False)` with no retries of its own (the caller
+        retries), built without the general constructor. `state` is used as is (pass a copy
+        when the caller diffs it afterwards); `step_results` by reference."""
+        ex = cls.__new__(cls)
+        ex.workflow = workflow
+        ex.workflow_id = workflow.id
+        ex.run_id = run_id
+        ex.input = input
+        ex.state = state
+        ex.step_results = step_results
+        ex.request_context = request_context
+        ex.store = None
+        ex.emit = None
+        ex.signal = AbortSignal()
+        ex.validate_inputs = False
+        ex.suspended_paths = {}
+        ex.resume_labels = {}
+        ex.run_counts = {} if run_counts is None else run_counts
+        ex._dirty = {}
+        ex.persisted_status = None
+        ex.retry_attempts = 0
+        ex.retry_delay = 0.0
+        return ex
+
     # -- small helpers ------------------------------------------------------------------
     @property
     def aborted(self) -> bool:
@@ -373,6 +404,25 @@ async def _call_rest(ex: Execution, step: Any, pending: _Pending, resume: Resume
             continue
         break
     return Outcome("failed", input_data, error=error)
+
+
+def begin_step_call(
+    ex: Execution,
+    step: Any,
+    input_data: Any,
+    *,
+    resume: Resume | None = None,
+    iteration_count: int | None = None,
+    path: tuple[int, ...] = (),
+    foreach_index: int | None = None,
+) -> Outcome | Coroutine[Any, Any, Outcome]:
+    """`call_step` started synchronously: the `Outcome` when the body finished without waiting
+    (the common case: no coroutine is made), else a coroutine to await for it."""
+    started = _call_start(ex, step, input_data, resume, iteration_count, path, foreach_index)
+    if type(started) is Outcome:
+        return started
+    assert isinstance(started, _Pending)
+    return _call_rest(ex, step, started, resume, iteration_count, path, foreach_index)
 
 
 async def call_step(

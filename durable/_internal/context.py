@@ -4,9 +4,10 @@ metadata records returned by get_step_metadata()/get_workflow_metadata()."""
 from __future__ import annotations
 
 import contextvars
+import operator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from durable._internal.driver import BodyContext
@@ -46,7 +47,14 @@ class WorkflowMetadata:
 class LazyStepMetadata(tuple):  # type: ignore[type-arg]
     """What the driver puts in CURRENT_STEP: the StepMetadata fields ``(run_id, step_id,
     step_name, attempt, started_at, workflow_name)``, made into the (frozen) record only when a
-    step asks for it (most steps never do). A tuple subclass: made in C, one per step."""
+    step asks for it (most steps never do). A tuple subclass: made in C, one per step. Its plain
+    fields are readable as attributes too (`get_step_info`), without making the record."""
+
+    run_id = property(operator.itemgetter(0))
+    step_id = property(operator.itemgetter(1))
+    step_name = property(operator.itemgetter(2))
+    attempt = property(operator.itemgetter(3))
+    workflow_name = property(operator.itemgetter(5))
 
     def get(self) -> StepMetadata:
         made: StepMetadata | None = self.__dict__.get("made")
@@ -61,6 +69,25 @@ CURRENT_STEP: contextvars.ContextVar[StepMetadata | LazyStepMetadata | None] = (
 CURRENT_STEP_WORKFLOW: contextvars.ContextVar[WorkflowMetadata | None] = contextvars.ContextVar(
     "durable_current_step_workflow", default=None
 )
+
+
+class StepInfo(Protocol):
+    """What `get_step_info()` returns: the plain fields of the step's metadata."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def step_id(self) -> str: ...
+
+    @property
+    def step_name(self) -> str: ...
+
+    @property
+    def attempt(self) -> int: ...
+
+    @property
+    def workflow_name(self) -> str: ...
 
 
 def current_body() -> BodyContext | None:

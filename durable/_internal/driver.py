@@ -267,6 +267,11 @@ class Driver:
         self.heartbeat: asyncio.TimerHandle | None = None
         self.hb_error: BaseException | None = None
         self.last_yield = _mono()
+        # True while the body waits only on hooks (nothing in flight, no timer, no payload
+        # queued, nothing to commit): what `Run.suspended_here` reports; `idle_waiters` are
+        # woken when it becomes True or the driver stops
+        self.idle = False
+        self.idle_waiters: list[asyncio.Future[None]] = []
         self.outcome = "running"
         self.last_commit = _mono()
         self.poll = MIN_POLL
@@ -523,6 +528,8 @@ class Driver:
             retire_owner(self.owner)
             if LOCAL_DRIVERS.get(self.run_id) is self:
                 del LOCAL_DRIVERS[self.run_id]
+            self.idle = False
+            self._wake_idle_waiters()
             self.done.set()
 
     def _abandon(self, release: bool) -> None:
@@ -819,7 +826,8 @@ class Driver:
         self.last_commit = _mono()
         # the batch object is reused (worlds copy what they keep): a fresh one per step costs
         b.events.clear()
-        if b.waits or b.hooks_created or b.hooks_disposed or b.inbox_consumed or b.run_update:
+        if (b.waits or b.hooks_created or b.hooks_disposed or b.inbox_consumed or b.run_update
+                or b.output_text is not None):
             self.batch = Batch()
         return res
 
@@ -850,20 +858,26 @@ class Driver:
             self._finalize("failed", None, err, now)
             return
         try:
-            output = json.loads(encode(task.result()))
+            text = encode(task.result())
         except TypeError as e:
             err = error_to_dict(TypeError(f"workflow return value: {e}"))
             err["code"] = "USER_ERROR"
             self._finalize("failed", None, err, now)
             return
-        self._finalize("completed", output, None, now)
+        self._finalize("completed", text, None, now)
 
-    def _finalize(self, status: str, output: Any, error: dict[str, Any] | None, now: float) -> None:
+    def _finalize(self, status: str, output_text: str | None, error: dict[str, Any] | None,
+                  now: float) -> None:
+        """End the run in the next commit: completed with `output_text` (the output's JSON,
+        encoded once: the event and the run record carry the same text) or failed."""
         self.finalized = True
         self.stopping = True
         if status == "completed":
-            self.batch.events.append(NewEvent("run_completed", None, {"output": output}, now))
-            self.batch.run_update.update(status="completed", output=output, completed_at=now)
+            assert output_text is not None
+            self.batch.events.append(NewEvent("run_completed", None, None, now,
+                                              '{"output":' + output_text + "}"))
+            self.batch.run_update.update(status="completed", completed_at=now)
+            self.batch.output_text = output_text
         else:
             self.batch.events.append(NewEvent("run_failed", None, {"error": error}, now))
             self.batch.run_update.update(status="failed", error=error, completed_at=now)
@@ -912,7 +926,14 @@ class Driver:
             if self._should_park():
                 self._park()
                 return
+            if self._waits_on_hooks_only():
+                if self.world.read_inbox(self.run_id):  # a payload from another process
+                    self._poll_world()
+                    continue
+                self.idle = True
+                self._wake_idle_waiters()
             await self._wait_and_process()
+            self.idle = False
 
     def _blocked_forever(self) -> bool:
         """The body waits, but on nothing the runtime can deliver (no step in flight, no timer,
@@ -931,6 +952,34 @@ class Driver:
 
     def _active_hooks(self) -> bool:
         return bool(self.live_hooks)
+
+    def _waits_on_hooks_only(self) -> bool:
+        """The body waits, and only on hooks: nothing in flight or to start, no timer (sleep or
+        retry), no message, nothing left to commit. (Only checked off the step path.)"""
+        task = self.body_task
+        return (bool(self.live_hooks) and not self.finalized and not self.inflight
+                and not self.to_start and not self.timers and not self.msgs
+                and self.batch.empty() and task is not None and not task.done())
+
+    def _wake_idle_waiters(self) -> None:
+        waiters, self.idle_waiters = self.idle_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    async def wait_idle(self) -> bool:
+        """Wait until the body waits only on hooks (True) or the driver stops (False)."""
+        while not self.done.is_set():
+            if self.idle:
+                return True
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.idle_waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if fut in self.idle_waiters:  # (cancelled: do not keep it)
+                    self.idle_waiters.remove(fut)
+        return False
 
     def _next_timer(self) -> float | None:
         return min(self.timer_at.values()) if self.timer_at else None
@@ -952,6 +1001,7 @@ class Driver:
 
     def _post(self, msg: tuple[Any, ...]) -> None:
         """Hand a message (step finished, timer due, wake) to the driver loop."""
+        self.idle = False  # (a payload sent in this process wakes the driver with this)
         self.msgs.append(msg)
         w = self.waiter
         if w is not None and not w.done():

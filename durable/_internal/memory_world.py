@@ -29,6 +29,7 @@ from durable._internal.world import (
 )
 
 _now = getattr(time.time, "__wrapped__", time.time)  # the real clock, even under the sandbox
+_SPECIAL_EVENTS = frozenset(("hook_created", *TERMINAL_EVENTS))
 
 class MemoryWorld:
     """A World kept in memory (lost when the process exits). Same semantics as SqliteWorld.
@@ -48,6 +49,7 @@ class MemoryWorld:
         self._inbox: dict[str, list[InboxItem]] = {}
         self._seq = 0
         self._inbox_seq = 0
+        self._output_text: dict[str, str] = {}  # run_id -> its output as JSON (see `_copy_run`)
 
     def __repr__(self) -> str:
         return f"MemoryWorld(runs={len(self._runs)})"
@@ -60,6 +62,14 @@ class MemoryWorld:
                                      copy.deepcopy(ev.data) if text is None else None, text,
                                      ev.created_at))
         self.stats["events_appended"] += 1
+
+    def _copy_run(self, run: RunRecord) -> RunRecord:
+        """A fresh copy of a run record (its output decoded from its text when kept as one)."""
+        rec = copy.deepcopy(run)
+        text = self._output_text.get(run.run_id)
+        if text is not None:
+            rec.output = decode_own(text)
+        return rec
 
     def _run(self, run_id: str) -> RunRecord:
         run = self._runs.get(run_id)
@@ -113,7 +123,8 @@ class MemoryWorld:
             fast = 0
             for ev in batch.events:
                 text = ev.text
-                if text is not None:  # the step path: append the JSON text as it is
+                if text is not None and ev.type not in _SPECIAL_EVENTS:
+                    # the step path: append the JSON text as it is
                     self._seq += 1
                     log.append((self._seq, ev.type, ev.correlation_id, None, text, ev.created_at))
                     fast += 1
@@ -154,6 +165,11 @@ class MemoryWorld:
                 self._inbox[run_id] = [i for i in self._inbox.get(run_id, []) if i.id not in ids]
             for k, v in batch.run_update.items():
                 setattr(run, k, v if v is None or isinstance(v, float | int | str) else copy.deepcopy(v))
+            if "output" in batch.run_update:
+                self._output_text.pop(run_id, None)
+            if batch.output_text is not None:  # the output, encoded once by the runtime: kept
+                run.output = None               # as its text, decoded by each read
+                self._output_text[run_id] = batch.output_text
             if run.status in TERMINAL:
                 self._dispose_all_hooks(run_id, now)
                 run.lease_owner = None
@@ -184,7 +200,7 @@ class MemoryWorld:
             run.lease_owner = owner
             run.lease_expires_at = now + lease_seconds
             self.stats["writes"] += 1
-            return copy.deepcopy(run)
+            return self._copy_run(run)
 
     def release(self, run_id: str, owner: str, next_due_at: float | None) -> None:
         with self._lock:
@@ -234,11 +250,21 @@ class MemoryWorld:
     # -- reads ---------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord:
         with self._lock:
-            return copy.deepcopy(self._run(run_id))
+            return self._copy_run(self._run(run_id))
+
+    def peek_run(self, run_id: str) -> RunRecord:
+        """`get_run` without the output (``output`` is None): a cheap status check."""
+        with self._lock:
+            run = self._run(run_id)
+            output, run.output = run.output, None
+            try:
+                return copy.deepcopy(run)
+            finally:
+                run.output = output
 
     def list_runs(self, status: str | None = None) -> list[RunRecord]:
         with self._lock:
-            return [copy.deepcopy(r) for r in self._runs.values()
+            return [self._copy_run(r) for r in self._runs.values()
                     if status is None or r.status == status]
 
     def list_events(self, run_id: str, after_seq: int = 0) -> list[Event]:
@@ -287,9 +313,9 @@ class MemoryWorld:
                     expired = (r.lease_expires_at or 0) < now or owner_is_dead(r.lease_owner)
                     if not expired:
                         continue
-                    out.append(copy.deepcopy(r))
+                    out.append(self._copy_run(r))
                 elif r.next_due_at is not None and r.next_due_at <= now:
-                    out.append(copy.deepcopy(r))
+                    out.append(self._copy_run(r))
                 if len(out) >= limit:
                     break
             return out

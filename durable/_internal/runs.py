@@ -19,7 +19,7 @@ from durable._internal.errors import (
 from durable._internal.leases import new_owner
 from durable._internal.registry import WORKFLOWS, WorkflowFunction, ensure_loop
 from durable._internal.serialization import encode, error_from_dict
-from durable._internal.world import TERMINAL, RunRecord, World
+from durable._internal.world import TERMINAL, RunRecord, World, peek_run
 
 _WORLD: World | None = None
 _BACKGROUND: set[asyncio.Task[Any]] = set()
@@ -58,6 +58,9 @@ def _resolve(workflow: Any) -> WorkflowFunction:
 
 
 def spawn_driver(driver: Driver) -> asyncio.Task[Any]:
+    # known as this process's driver of the run at once (before its task first runs), so
+    # `Run.suspended_here` / `Run.wait_suspended` right after `start_run` find it
+    LOCAL_DRIVERS[driver.run_id] = driver
     task = asyncio.get_running_loop().create_task(driver.drive())
     driver.task = task
     _BACKGROUND.add(task)
@@ -140,13 +143,18 @@ class Run:
         """The run's workflow name."""
         return self.record().workflow_name
 
-    async def wait(self, timeout: float | None = None) -> RunRecord:
-        """Wait until the run is terminal and return its record (TimeoutError after `timeout`)."""
+    async def wait(self, timeout: float | None = None, *, output: bool = True) -> RunRecord:
+        """Wait until the run is terminal and return its record (TimeoutError after `timeout`).
+        ``output=False``: the record's ``output`` is left None (not read nor decoded: for a
+        caller that needs only the status, error or cancel reason of a run with a large
+        output)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         poll = 0.005
         while True:
-            rec = self.world.get_run(self.run_id)
+            rec = peek_run(self.world, self.run_id)  # polls do not read the output
             if rec.status in TERMINAL:
+                if output and rec.status == "completed":
+                    return self.world.get_run(self.run_id)
                 return rec
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -165,6 +173,29 @@ class Run:
             else:
                 await asyncio.sleep(poll if remaining is None else min(poll, remaining))
                 poll = min(poll * 1.5, 0.25)
+
+    def _local_driver(self) -> Driver | None:
+        drv = LOCAL_DRIVERS.get(self.run_id)
+        if drv is None or drv.world is not self.world or drv.done.is_set():
+            return None
+        return drv
+
+    def suspended_here(self) -> bool | None:
+        """Whether the run's body waits only on hooks (nothing in flight, no sleep or retry
+        timer, no payload queued), as told by the driver of the run in this process: True or
+        False; None when no driver in this process holds the run (it is driven elsewhere,
+        parked or ended: ask the world instead)."""
+        drv = self._local_driver()
+        return None if drv is None else drv.idle
+
+    async def wait_suspended(self) -> bool:
+        """Wait, without polling, until the run's driver in this process reports that the body
+        waits only on hooks (True), or until that driver stops — the run ended, was parked or
+        was lost (False). False at once when no driver in this process holds the run."""
+        drv = self._local_driver()
+        if drv is None:
+            return False
+        return await drv.wait_idle()
 
     async def return_value(self, timeout: float | None = None) -> Any:
         """Wait for the run to end; return its output, raise WorkflowRunFailedError (`.cause` is

@@ -96,7 +96,8 @@ _SCALARS = frozenset((str, int, float, bool, type(None)))
 def copy_plain(value: Any) -> Any:
     """What ``decode(encode(value))`` gives, made without JSON for the common flat values: a
     scalar (str, int, float, bool, None: itself), a list or tuple of scalars (a new list), a
-    dict of str keys to scalars (a new dict). Exact types only (a bool/int/str subclass or a
+    dict of str keys to scalars (a new dict), or a small dict of such values (new, one level
+    deep). Exact types only (a bool/int/str subclass or a
     model is encoded differently). Anything else: `NOT_PLAIN` (encode and decode it)."""
     t = type(value)
     if t in _SCALARS:
@@ -104,7 +105,7 @@ def copy_plain(value: Any) -> Any:
     if t is dict:
         for k, v in value.items():
             if type(k) is not str or type(v) not in _SCALARS:
-                return NOT_PLAIN
+                return _copy_nested(value)
         return value.copy()
     if t is list or t is tuple:
         for v in value:
@@ -112,6 +113,34 @@ def copy_plain(value: Any) -> Any:
                 return NOT_PLAIN
         return list(value)
     return NOT_PLAIN
+
+
+def _copy_nested(value: dict[str, Any]) -> Any:
+    """`copy_plain` of a small dict whose values are scalars or flat values (one level of
+    nesting, e.g. ``{"output": {"value": 1}}``); `NOT_PLAIN` for anything else."""
+    if len(value) > 8:
+        return NOT_PLAIN
+    out = {}
+    for k, v in value.items():
+        if type(k) is not str:
+            return NOT_PLAIN
+        t = type(v)
+        if t in _SCALARS:
+            out[k] = v
+            continue
+        if t is dict:
+            for k2, v2 in v.items():
+                if type(k2) is not str or type(v2) not in _SCALARS:
+                    return NOT_PLAIN
+            out[k] = v.copy()
+        elif t is list or t is tuple:
+            for v2 in v:
+                if type(v2) not in _SCALARS:
+                    return NOT_PLAIN
+            out[k] = list(v)
+        else:
+            return NOT_PLAIN
+    return out
 
 
 def copy_call(args: tuple[Any, ...], kwargs: dict[str, Any]

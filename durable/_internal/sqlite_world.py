@@ -88,6 +88,7 @@ _RUN_COLS = (
     "run_id, workflow_name, entrypoint, status, input, output, error, attributes, created_at, "
     "started_at, completed_at, updated_at, lease_owner, lease_expires_at, next_due_at, cancel_reason"
 )
+_PEEK_COLS = _RUN_COLS.replace(" output,", " NULL,")  # everything but the output
 _JSON_RUN_FIELDS = {"input", "output", "error", "attributes"}
 _SELECT_HOLD = "SELECT status, lease_owner FROM runs WHERE run_id=?"
 _SPECIAL_EVENTS = frozenset(("hook_created", *TERMINAL_EVENTS))
@@ -411,7 +412,8 @@ class SqliteWorld:
         self, run_id: str, owner: str | None, batch: Batch, lease_seconds: float,
         require_running: bool = True,
     ) -> CommitResult:
-        if owner is not None and not (batch.run_update or batch.hooks_created or batch.waits
+        if owner is not None and not (batch.run_update or batch.output_text is not None
+                                      or batch.hooks_created or batch.waits
                                       or batch.hooks_disposed or batch.inbox_consumed):
             held = self._leases.get(run_id)
             if held is not None and held[0] == owner and (
@@ -514,7 +516,8 @@ class SqliteWorld:
                 and known[2] == self._gen and known[3] == dv):
             status, holder = known[1], owner
             held = self._leases.get(run_id)
-            if (not (batch.run_update or batch.hooks_created or batch.waits
+            if (not (batch.run_update or batch.output_text is not None
+                     or batch.hooks_created or batch.waits
                      or batch.hooks_disposed or batch.inbox_consumed)
                     and held is not None and held[0] == owner
                     and held[1] - _now() >= lease_seconds * (2 / 3)
@@ -550,6 +553,9 @@ class SqliteWorld:
         for k, v in upd.items():
             sets.append(f"{k}=?")
             args.append(dumps(v) if k in _JSON_RUN_FIELDS else v)
+        if batch.output_text is not None:  # the output, encoded once by the runtime
+            sets.append("output=?")
+            args.append(batch.output_text)
         if result.status in TERMINAL:
             if new_status is not None or holder is not None:
                 sets += ["lease_owner=NULL", "lease_expires_at=NULL", "next_due_at=NULL"]
@@ -699,6 +705,14 @@ class SqliteWorld:
     # -- reads ---------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord:
         rows = self._read(f"SELECT {_RUN_COLS} FROM runs WHERE run_id=?", (run_id,))
+        if not rows:
+            raise RunNotFoundError(f"unknown run id {run_id!r}: no such run in this world")
+        return _run_from_row(rows[0], self.path)
+
+    def peek_run(self, run_id: str) -> RunRecord:
+        """`get_run` without reading the output (``output`` is None): a status check that does
+        not decode a large output."""
+        rows = self._read(f"SELECT {_PEEK_COLS} FROM runs WHERE run_id=?", (run_id,))
         if not rows:
             raise RunNotFoundError(f"unknown run id {run_id!r}: no such run in this world")
         return _run_from_row(rows[0], self.path)

@@ -11,7 +11,7 @@ the event loop). Writes happen through a few atomic operations only:
   Step records are not written separately: the ``step_*`` events carry all their data, and
   ``list_steps`` folds them (`steps_from_events`), so a step costs only its events. An event
   may come with its data already encoded (``NewEvent.text``, ``data`` None): a JSON store
-  writes the text, others decode it.
+  writes the text, others decode it; likewise the run's output (``Batch.output_text``).
   A world may renew a lease lazily (when a third of it has passed) as long as every commit
   checks it. When the batch ends the run, the run's remaining live hooks are disposed
   (``hook_disposed``) before the terminal event.
@@ -24,7 +24,8 @@ the event loop). Writes happen through a few atomic operations only:
 Reads: ``get_run``, ``list_runs``, ``list_events``, ``list_steps``, ``list_waits``,
 ``list_hooks``, ``get_hook_by_token``, ``read_inbox``, ``due_runs``; optionally
 ``list_last_steps(run_id, key)`` (the last call of each step: see `last_steps`, which folds
-``list_steps`` for a world without it).
+``list_steps`` for a world without it) and ``peek_run(run_id)`` (`get_run` with ``output``
+None, not read: see `peek_run`).
 
 A Postgres world implements the same methods with the same transactions (``SELECT ... FOR
 UPDATE`` on the run row in ``commit``). Every world has ``stats: Counter[str]`` with "writes"
@@ -160,11 +161,15 @@ class Batch:
     hooks_disposed: list[str] = field(default_factory=list)  # correlation ids
     inbox_consumed: list[int] = field(default_factory=list)
     run_update: dict[str, Any] = field(default_factory=dict)  # status/output/error/started_at/..
+    # the run's output already encoded as JSON (then `run_update` has no "output"): the runtime
+    # encodes a run's output once; a JSON store writes this text as is, others decode it
+    output_text: str | None = None
 
     def empty(self) -> bool:
         return not (
             self.events or self.waits or self.hooks_created
             or self.hooks_disposed or self.inbox_consumed or self.run_update
+            or self.output_text is not None
         )
 
 
@@ -248,6 +253,18 @@ def last_steps(world: Any, run_id: str, key: Callable[[str], Any] | None = None
         out: list[StepRecord] = fn(run_id, key)
         return out
     return fold_last_steps(world.list_steps(run_id), key)
+
+
+def peek_run(world: Any, run_id: str) -> RunRecord:
+    """The run's record without its output (``output`` None): the world's ``peek_run`` when
+    it has one (it does not read or decode the output), else `get_run`'s record."""
+    fn = getattr(world, "peek_run", None)
+    if fn is not None:
+        rec: RunRecord = fn(run_id)
+        return rec
+    rec = world.get_run(run_id)
+    rec.output = None
+    return rec
 
 
 def fold_last_steps(records: list[StepRecord], key: Callable[[str], Any] | None = None

@@ -353,7 +353,9 @@ class CodegenEngine(Engine):
         live = live_run(run_id)
         if live is not None:
             live.root.watch = watch
-        done = asyncio.ensure_future(handle.return_value())
+        # the run's end without reading its output (a codegen run's output carries every step
+        # record; a run that ended here is answered from its FlowRun, see `_final`)
+        done = asyncio.ensure_future(handle.wait(output=False))
         try:
             while True:
                 waiter = asyncio.ensure_future(changed.wait())
@@ -361,7 +363,7 @@ class CodegenEngine(Engine):
                 waiter.cancel()
                 changed.clear()
                 if done.done():
-                    return self._final(run_id, done)
+                    return await self._final(handle, run_id, done)
                 live = live_run(run_id)
                 if live is None or live.root.watch is not watch:
                     if live is not None:
@@ -376,15 +378,21 @@ class CodegenEngine(Engine):
             if not done.done():
                 done.cancel()
 
-    def _final(self, run_id: str, done: asyncio.Future[Any]) -> WorkflowResult:
+    async def _final(self, handle: Any, run_id: str, done: asyncio.Future[Any]) -> WorkflowResult:
+        """The result of an ended run (`done`: `handle.wait(output=False)`): the FlowRun's when
+        the run ended in this process, else read from the run's output (or its error)."""
         live = live_run(run_id)
         if live is not None:
             forget_run(run_id)  # the run has ended: its FlowRun is not needed any more
         exc = done.exception()
         if exc is None:
-            if live is not None and live.final is not None:
+            if (done.result().status == "completed" and live is not None
+                    and live.final is not None):
                 return live.final
-            return result_from_json(done.result())
+            try:  # (the output, or the run's error as `return_value` raises it)
+                return result_from_json(await handle.return_value())
+            except Exception as e:
+                exc = e
         import durable
 
         if isinstance(exc, durable.WorkflowRunCancelledError):

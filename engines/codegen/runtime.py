@@ -35,7 +35,7 @@ from typing import Any
 from engines.codegen.errors import StepFailed, error_json, original_error, restore_error
 from flow.context import RequestContext
 from flow.errors import FlowError
-from flow.interpreter import META, Execution, Resume, call_step
+from flow.interpreter import META, Execution, Outcome, Resume, begin_step_call
 from flow.mapping import js_truthy, walk_path
 from flow.results import StepResult, WorkflowResult, to_jsonable
 from flow.validation import validate
@@ -152,6 +152,14 @@ _RARE_FIELDS = ("suspend_payload", "resume_payload", "suspended_at", "resumed_at
 
 def _record_json(rec: StepResult) -> dict[str, Any]:
     """`rec.to_dict()` (same keys, same order) with the error in `error_json` form."""
+    if (rec.status == "success" and rec.error is None and type(rec.started_at) is float
+            and type(rec.ended_at) is float and rec.suspend_payload is None
+            and rec.resume_payload is None and rec.suspended_at is None
+            and rec.resumed_at is None and rec.metadata is None):
+        # a plain successful step (the usual record): built in one go
+        return {"status": "success", "payload": _jsonable(rec.payload),
+                "output": _jsonable(rec.output), "started_at": rec.started_at,
+                "ended_at": rec.ended_at}
     out: dict[str, Any] = {"status": rec.status, "payload": _jsonable(rec.payload)}
     if rec.status == "success":
         out["output"] = _jsonable(rec.output)
@@ -846,37 +854,63 @@ class StepCall:
     async def _step(self, prev: Any, iteration: int | None) -> R:
         run = self.run
         sid = self.binding.step_id
+        records = run.records
         rec = StepResult("running", None, prev, None, time.time())
         if iteration:
             rec.metadata = {"iteration_count": iteration}
-        run.records[sid] = rec
-        resume, resume_data = False, None
-        while True:
+        records[sid] = rec
+        durable = self.durable
+        if (durable is not None and iteration is None and not run.scope and not run.state
+                and not run.rc):
+            # the first call of a plain step (`_invoke` in short: only the input, and
+            # retry_base when the step ran before), and its plain success (`_apply` and
+            # `_succeeded` in short)
+            root = run.root
+            counts = run.run_counts
+            base = counts.get(sid, -1) + 1
+            root.inflight += 1
             try:
-                if (self.durable is not None and not resume and iteration is None
-                        and not run.scope and not run.state and not run.rc):
-                    # the first call of a plain step (`_invoke` in short: only the input, and
-                    # retry_base when the step ran before)
-                    root = run.root
-                    base = run.run_counts.get(sid, -1) + 1
-                    root.inflight += 1
-                    try:
-                        out = await (self.durable(input_data=prev, retry_base=base) if base
-                                     else self.durable(input_data=prev))
-                    finally:
-                        root.inflight -= 1
-                        if root.waiting_hooks or root.wakers:
-                            root._notify()
-                else:
-                    out = await self._invoke(prev, resume=resume, resume_data=resume_data,
-                                             iteration=iteration, item=None)
+                out = await (durable(input_data=prev, retry_base=base) if base
+                             else durable(input_data=prev))
             except Exception as exc:
                 err = self._real_error(exc)
-                run.set_record(sid, replace(run.records[sid], status="failed", error=err,
+                run.set_record(sid, replace(records[sid], status="failed", error=err,
                                             ended_at=time.time()))
                 raise err from None
+            finally:
+                root.inflight -= 1
+                if root.waiting_hooks or root.wakers:
+                    root._notify()
+            if len(out) == 1 and "output" in out:
+                counts[sid] = base
+                output = out["output"]
+                rec = records[sid]
+                records[sid] = StepResult(
+                    "success", output, prev, rec.error, rec.started_at, time.time(),
+                    rec.suspend_payload, rec.resume_payload, rec.suspended_at, rec.resumed_at,
+                    rec.metadata)
+                return R("canceled" if root.aborted else "success", output, None, sid)
+            return await self._outcome(prev, iteration, out)
+        return await self._outcome(prev, iteration, None)
+
+    async def _outcome(self, prev: Any, iteration: int | None, out: dict[str, Any] | None) -> R:
+        """The rest of `_step`: the outcome `out` of the first call when it is not a plain
+        success (None: make the first call here), then suspensions and resumes."""
+        run = self.run
+        sid = self.binding.step_id
+        resume, resume_data = False, None
+        while True:
+            if out is None:
+                try:
+                    out = await self._invoke(prev, resume=resume, resume_data=resume_data,
+                                             iteration=iteration, item=None)
+                except Exception as exc:
+                    err = self._real_error(exc)
+                    run.set_record(sid, replace(run.records[sid], status="failed", error=err,
+                                                ended_at=time.time()))
+                    raise err from None
             if len(out) == 1 and not resume and "output" in out:
-                # a plain success, the usual case: `_apply` and `_succeeded` in short
+                # a plain success
                 run.run_counts[sid] = run.run_counts.get(sid, -1) + 1
                 output = out["output"]
                 rec = run.records[sid]
@@ -920,6 +954,7 @@ class StepCall:
             run.set_record(sid, replace(rec, status="running", output=None, error=None, ended_at=None,
                                         resume_payload=resume_data, resumed_at=_durable_now()))
             resume = True
+            out = None
 
     async def item(self, index: int, item: Any, pool: Any = None) -> _Item:
         """One foreach item: the step body on `item`, without a record of its own. While the
@@ -1149,78 +1184,79 @@ async def flow_step_body(program: Any, *, workflow_id: str, step_id: str, input_
     the body's (deterministic) clock: `started_at` when the body called the step, `ended_at` the
     recorded time of the step's completion (a result carrying `started_at` / `ended_at`, as the
     Temporal activity's or an older journal's do, gives its own)."""
-    meta = _step_metadata()
+    info = _step_info()
     if run_id is None:
-        run_id = meta.run_id
-    scope = scope or []
-    state = state or {}
-    request_context = request_context or {}
+        run_id = info.run_id
     spec = _spec(program, workflow_id, step_id)
-    step = spec.step
-    attempt = int(meta.attempt)
+    attempt = info.attempt
     live = _LIVE.get(run_id)
-    validate_inputs = live.validate_inputs if live is not None else spec.validate_inputs
-    if validate_inputs and spec.input_schema is not None and not resume:
+    if not resume and spec.input_schema is not None and (
+            live.validate_inputs if live is not None else spec.validate_inputs):
         try:
             input_data = validate(spec.input_schema, input_data, "Step input validation failed:")
         except FlowError as exc:
-            _ERRORS[(run_id, "/".join(scope), step_id)] = exc
+            _ERRORS[(run_id, "/".join(scope or ()), step_id)] = exc
             return {"status": "failed", "input": to_jsonable(input_data), "error": error_json(exc),
                     "attempts": 1}
     given = input_data
-    for sid in scope:  # the (nested) run the step belongs to
-        if live is None:
-            break
-        live = live.children.get(sid)
-    rc = RequestContext(dict(request_context))
+    if scope:
+        for sid in scope:  # the (nested) run the step belongs to
+            if live is None:
+                break
+            live = live.children.get(sid)
+    rc = RequestContext(request_context)  # (a copy)
     # the live records by reference (read only by get_step_result): no per-step copy; the state
     # and request context are copies (what the step changes is diffed against the arguments)
-    ex = Execution(spec.workflow, run_id, input=live.input if live is not None else None,
-                   state=dict(state), step_results=live.records if live is not None else {},
-                   request_context=rc, validate_inputs=False)
-    ex.retry_attempts = 0
-    ex.run_counts[step_id] = retry_base + attempt - 2
-    res = Resume([step_id], resume_data, [], None, item) if resume else None
-    outcome = await call_step(ex, spec.plain, input_data, resume=res, iteration_count=iteration)
-    if outcome.status == "failed":
-        key = (run_id, "/".join(scope), step_id)
+    ex = Execution.for_step(spec.workflow, run_id, input=live.input if live is not None else None,
+                            state=dict(state) if state else {},
+                            step_results=live.records if live is not None else {},
+                            request_context=rc, run_counts={step_id: retry_base + attempt - 2})
+    started = begin_step_call(ex, spec.plain, input_data,
+                              resume=Resume([step_id], resume_data, [], None, item) if resume
+                              else None, iteration_count=iteration)
+    outcome = started if type(started) is Outcome else await started  # type: ignore[misc]
+    status = outcome.status
+    if status == "failed":
+        key = (run_id, "/".join(scope or ()), step_id)
         # flow's retries: the runtime retries the step (retry_delay = flow's delay) until this
         # process has seen `retries` failures, then FatalError stops it. The step is registered
         # with CRASH_ALLOWANCE extra attempts, so an attempt cut short by a crash is not counted
         # as a failure. The error object itself is kept for a body in this process.
         assert outcome.error is not None
         _ERRORS[key] = outcome.error
-        corr = meta.step_id
+        corr = info.step_id
         failures = _FAILURES.get((run_id, corr), 0) + 1
         _FAILURES[(run_id, corr)] = failures
-        if failures > step_retries(program, workflow_id, step):
+        if failures > step_retries(program, workflow_id, spec.step):
             _FAILURES.pop((run_id, corr), None)
             raise StepFailed.of(outcome.error) from outcome.error
         raise outcome.error
     if _ERRORS:
-        _ERRORS.pop((run_id, "/".join(scope), step_id), None)
+        _ERRORS.pop((run_id, "/".join(scope or ()), step_id), None)
     if _FAILURES:
-        _FAILURES.pop((run_id, meta.step_id), None)
+        _FAILURES.pop((run_id, info.step_id), None)
     out: dict[str, Any] = {"output": _jsonable(outcome.output)}
-    if outcome.status != "success":
-        out["status"] = outcome.status
+    if status != "success":
+        out["status"] = status
     if outcome.input is not given:
         out["input"] = to_jsonable(outcome.input)
     if outcome.suspend_payload is not None:
         out["suspend_payload"] = to_jsonable(outcome.suspend_payload)
     if outcome.label is not None:
         out["label"] = to_jsonable(outcome.label)
-    if ex.state != state:
-        changes = {k: v for k, v in ex.state.items() if k not in state or state[k] != v}
+    new_state = ex.state
+    if new_state and new_state != state:
+        old = state or {}
+        changes = {k: v for k, v in new_state.items() if k not in old or old[k] != v}
         if changes:
             out["state_changes"] = to_jsonable(changes)
     if request_context or len(rc):
-        rc_set, rc_deleted = _rc_changes(request_context, rc)
+        rc_set, rc_deleted = _rc_changes(request_context or {}, rc)
         if rc_set:
             out["rc_set"] = to_jsonable(rc_set)
         if rc_deleted:
             out["rc_deleted"] = rc_deleted
-    if ex.aborted:
+    if ex.signal.aborted:
         out["aborted"] = True
     if attempt != 1:
         out["attempts"] = attempt
@@ -1258,17 +1294,18 @@ def _spec(program: Any, workflow_id: str, step_id: str) -> _StepSpec:
     return spec
 
 
-_GET_STEP_METADATA: Any = None
+_GET_STEP_INFO: Any = None
 
 
-def _step_metadata() -> Any:
-    """`durable.get_step_metadata()` (durable imported on first use)."""
-    global _GET_STEP_METADATA
-    if _GET_STEP_METADATA is None:
-        from durable import get_step_metadata
+def _step_info() -> Any:
+    """`durable.get_step_info()` (durable imported on first use): run_id, step_id (the
+    correlation id), attempt of the running durable step, without building its metadata."""
+    global _GET_STEP_INFO
+    if _GET_STEP_INFO is None:
+        from durable import get_step_info
 
-        _GET_STEP_METADATA = get_step_metadata
-    return _GET_STEP_METADATA()
+        _GET_STEP_INFO = get_step_info
+    return _GET_STEP_INFO()
 
 
 def _no_retries(step: Any) -> Any:
@@ -1294,7 +1331,7 @@ async def closure_body(program: Any, *, closure_id: str, input_data: Any = None,
     from flow.context import StepContext
 
     if run_id is None:
-        run_id = _step_metadata().run_id
+        run_id = _step_info().run_id
     scope = scope or []
     state = state or {}
     request_context = request_context or {}

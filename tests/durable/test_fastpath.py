@@ -75,11 +75,23 @@ class Point:
 
 
 @pytest.mark.parametrize("value", [
-    {"a": {"nested": 1}}, [[1]], {1: "int key"}, Color.RED,
-    Name("x"), {"k": Name("x")}, [Color.RED], Point(1), {"p": Point(1)}, {1, 2}, b"bytes",
+    {"a": {"b": {"c": 1}}}, [[1]], [{"a": 1}], {1: "int key"}, Color.RED, {"a": {1: "x"}},
+    Name("x"), {"k": Name("x")}, {"a": {"k": Name("x")}}, {"a": [Color.RED]}, [Color.RED],
+    Point(1), {"p": Point(1)}, {"a": {"p": Point(1)}}, {1, 2}, b"bytes",
+    {f"k{i}": {"v": i} for i in range(9)},  # more than a few nested values: decoded instead
 ])
 def test_values_that_json_changes_are_not_copied_plainly(value: Any) -> None:
     assert copy_plain(value) is NOT_PLAIN
+
+
+def test_a_dict_of_flat_values_is_copied_one_level_deep() -> None:
+    # the shape of a codegen step result: {"output": {...}}
+    value = {"output": {"value": 5, "s": "x"}, "items": (1, "a"), "n": None}
+    copied = copy_plain(value)
+    assert copied == {"output": {"value": 5, "s": "x"}, "items": [1, "a"], "n": None}
+    assert copied == decode_own(encode(value))
+    assert copied is not value and copied["output"] is not value["output"]
+    assert type(copied["items"]) is list
 
 
 def test_flat_values_are_copied_as_json_would_give_them() -> None:
@@ -87,7 +99,9 @@ def test_flat_values_are_copied_as_json_would_give_them() -> None:
         "value": 5, "s": "x", "f": 1.5, "n": None, "b": False}
     assert copy_plain((1, "a")) == [1, "a"]
     assert copy_call(({"v": 1}, 2), {"k": [3]}) == ([{"v": 1}, 2], {"k": [3]})
-    assert copy_call(({"v": {"deep": 1}},), {}) is None
+    assert copy_call(({"v": {"deep": {"er": 1}}},), {}) is None
+    got = copy_call(({"v": {"deep": 1}},), {})
+    assert got == ([{"v": {"deep": 1}}], {})
     assert encode_call(({"v": 1}, 2), {"k": [3]}) == encode({"args": [{"v": 1}, 2],
                                                              "kwargs": {"k": [3]}})
     assert encode_call((), {}) == '{"args":[],"kwargs":{}}'

@@ -177,3 +177,36 @@ async def test_a_stop_in_a_nested_workflow_ends_only_the_nested_run(engine_name,
     assert result.steps[f"inner_bail_{engine_name}"].output == {"bailed": 7}
     assert result.result == {"after": {"bailed": 7}}
     assert set(result.steps) == {f"inner_bail_{engine_name}", "after"}
+
+
+async def test_a_run_that_ends_here_is_answered_without_reading_its_output(tmp_path):
+    """The run's output (every step record) is written once and not read back by the engine
+    call that drove the run; another engine call (as from another process) reads it."""
+    world = durable.SqliteWorld(tmp_path / "runs.db")
+    reads = []
+    get_run = world.get_run
+
+    def counted(run_id):
+        rec = get_run(run_id)
+        reads.append(rec.status)
+        return rec
+
+    world.get_run = counted
+    try:
+        steps = [create_step(f"s{i}", inc) for i in range(5)]
+        wf = create_workflow(id="no-output-read")
+        for s in steps:
+            wf = wf.then(s)
+        wf = wf.commit()
+        eng = get_engine("codegen", world=world)
+        result = await eng.run(wf, input_data={"v": 0})
+        assert (result.status, result.result) == ("success", {"v": 5})
+        assert reads == []  # status polls use peek_run (no output); the result is the FlowRun's
+        # the stored output is the same result (what another process would read)
+        from engines.codegen.engine import result_from_json
+
+        stored = result_from_json(get_run(result.run_id).output)
+        assert stored.to_dict() == result.to_dict()
+        assert list(stored.steps) == [f"s{i}" for i in range(5)]
+    finally:
+        world.close()
