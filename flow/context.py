@@ -36,7 +36,7 @@ class RequestContext:
     __slots__ = ("_data",)
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
-        self._data: dict[str, Any] = dict(data or {})
+        self._data: dict[str, Any] = dict(data) if data else {}
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._data.get(key, default)

@@ -338,6 +338,29 @@ def _settle(ex: Execution, ctx: StepContext, input_data: Any, out: Any) -> Outco
     return Outcome("success", input_data, output=out)
 
 
+async def call_step_once(ex: Execution, step: Any, input_data: Any, retry_count: int,
+                         iteration_count: int | None = None) -> Outcome | Any:
+    """One call of a step body on an Execution made for it (`Execution.for_step`), for an
+    engine that retries the step itself: no input validation, no resume, no retries. Returns
+    the body's output itself when the call was a plain success (no `set_state`, `suspend` or
+    `bail`), else its `Outcome` (failed, suspended, bailed, or a success with a state change).
+    The step context is the one `call_step` gives the body (`retry_count` as given)."""
+    ctx = StepContext(ex, step.id, input_data, retry_count=retry_count,
+                      iteration_count=iteration_count)
+    ctx._suspend_schema = getattr(step, "suspend_schema", None)
+    try:
+        out = step.execute(ctx)
+        if type(out) not in _PLAIN and inspect.isawaitable(out):
+            out = await out
+    except Exception as exc:
+        return Outcome("failed", input_data, error=exc)
+    if ctx._new_state is None and not ctx._suspended and not ctx._bailed:
+        if type(out) is Outcome:  # (a body returning an Outcome object: not plain)
+            return Outcome("success", input_data, output=out)
+        return out
+    return _settle(ex, ctx, input_data, out)
+
+
 def _call_start(ex: Execution, step: Any, input_data: Any, resume: Resume | None,
                 iteration_count: int | None, path: tuple[int, ...],
                 foreach_index: int | None = None) -> Outcome | _Pending:

@@ -81,6 +81,10 @@ def encode_call(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> st
     try:
         if _C_ENCODE is None:
             return _ENCODER.encode({"args": args, "kwargs": kwargs})
+        if not args:  # (a flow-style step called with keywords only)
+            if not kwargs:
+                return '{"args":[],"kwargs":{}}'
+            return '{"args":[],"kwargs":' + _JOIN(_C_ENCODE(kwargs, 0)) + "}"
         a = _JOIN(_C_ENCODE(args, 0))
         if not kwargs:
             return '{"args":' + a + ',"kwargs":{}}'

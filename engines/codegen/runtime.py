@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,9 +34,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engines.codegen.errors import StepFailed, error_json, original_error, restore_error
-from flow.context import RequestContext
+from flow.context import RequestContext, StepContext
 from flow.errors import FlowError
-from flow.interpreter import META, Execution, Outcome, Resume, begin_step_call
+from flow.interpreter import META, Execution, Outcome, Resume, begin_step_call, call_step_once
 from flow.mapping import js_truthy, walk_path
 from flow.results import StepResult, WorkflowResult, to_jsonable
 from flow.validation import validate
@@ -109,22 +110,48 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _jsonable(value: Any) -> Any:
-    """`flow.results.to_jsonable` with a fast path: a scalar, or a flat dict/list of scalars
-    (str keys), is already plain JSON and is returned as is (durable encodes it at once)."""
+    """`flow.results.to_jsonable` with a fast path: a value that is already plain JSON (str,
+    int, float, bool, None, and dicts with str keys / lists of such values, nested up to
+    `_PLAIN_DEPTH` levels) is returned as is (durable encodes it at once); anything else (a
+    tuple, a model, a non-str key, ...) is converted by `to_jsonable`."""
     t = type(value)
     if t in _SCALARS:
         return value
     if t is dict:
         for k, v in value.items():
-            if type(k) is not str or type(v) not in _SCALARS:
+            if type(k) is not str or (type(v) not in _SCALARS
+                                      and not _is_plain(v, _PLAIN_DEPTH - 1)):
                 return to_jsonable(value)
         return value
     if t is list:
         for v in value:
-            if type(v) not in _SCALARS:
+            if type(v) not in _SCALARS and not _is_plain(v, _PLAIN_DEPTH - 1):
                 return to_jsonable(value)
         return value
     return to_jsonable(value)
+
+
+_PLAIN_DEPTH = 32
+
+
+def _is_plain(value: Any, depth: int) -> bool:
+    """True when `value` is plain JSON data (see `_jsonable`) no deeper than `depth` levels."""
+    t = type(value)
+    if t is dict:
+        if depth <= 0:
+            return False
+        for k, v in value.items():
+            if type(k) is not str or (type(v) not in _SCALARS and not _is_plain(v, depth - 1)):
+                return False
+        return True
+    if t is list:
+        if depth <= 0:
+            return False
+        for v in value:
+            if type(v) not in _SCALARS and not _is_plain(v, depth - 1):
+                return False
+        return True
+    return t in _SCALARS
 
 
 def result_json(result: WorkflowResult) -> dict[str, Any]:
@@ -362,6 +389,9 @@ class FlowRun:
         self.run_counts: dict[str, int] = {}
         self.children: dict[str, FlowRun] = {}
         self.foreach_progress: dict[str, dict[str, list[Any]]] = {}
+        # step id -> how many of its foreach items are "suspended" in foreach_progress (kept
+        # with the statuses: asking the list at every item's end would be O(K^2))
+        self.foreach_parked: dict[str, int] = {}
         self.aborted: bool = False if parent is None else parent.root.aborted
         self.waiting_hooks: dict[str, list[str]] = {}  # token -> suspended path (root only)
         self.labels: dict[str, str] = {}  # resume label -> token (root only)
@@ -457,7 +487,14 @@ class FlowRun:
             tasks.append(task)
         parent.children = lanes
         wake = asyncio.Event()
-        root.wakers.add(wake.set)
+
+        def waker() -> None:
+            # the loop below has something to decide only when every child is done or one
+            # has failed (then each child parking on a hook counts): not at every step's end
+            if left[0] == 0 or failed[0]:
+                wake.set()
+
+        root.wakers.add(waker)
         dropped: set[int] = set()
         try:
             while left[0] > 0:
@@ -478,7 +515,7 @@ class FlowRun:
                     t.cancel()
             raise
         finally:
-            root.wakers.discard(wake.set)
+            root.wakers.discard(waker)
             parent.children = None
         out: list[Any] = []
         for t in tasks:
@@ -620,6 +657,7 @@ class FlowRun:
         n = len(prev)
         self.foreach_progress[step_id] = {"foreach_status": [None] * n, "foreach_output": [None] * n,
                                           "foreach_suspend_payloads": [None] * n}
+        self.foreach_parked[step_id] = 0
         return list(prev)
 
     def foreach_suspended(self, step_id: str, at: Any) -> None:
@@ -979,10 +1017,12 @@ class StepCall:
                 if progress is not None:
                     progress["foreach_status"][index] = "success"
                     progress["foreach_output"][index] = out.get("output") if st == "success" else None
-                    if "suspended" in progress["foreach_status"]:
+                    if run.foreach_parked.get(sid):
                         run.foreach_suspended(sid, None)
                 return _Item(st, out.get("output"))
             if progress is not None:
+                if progress["foreach_status"][index] != "suspended":
+                    run.foreach_parked[sid] = run.foreach_parked.get(sid, 0) + 1
                 progress["foreach_status"][index] = "suspended"
                 progress["foreach_suspend_payloads"][index] = out.get("suspend_payload")
             run.foreach_suspended(sid, out.get("ended_at") or time.time())
@@ -994,8 +1034,10 @@ class StepCall:
             if pool is not None:
                 await pool.acquire()
             if progress is not None:
+                if progress["foreach_status"][index] == "suspended":
+                    run.foreach_parked[sid] -= 1
                 progress["foreach_status"][index] = "running"
-            if not any(x == "suspended" for x in (progress or {}).get("foreach_status", [])):
+            if not run.foreach_parked.get(sid):
                 run.suspended_paths.pop(sid, None)
             run.set_record(sid, replace(run.records[sid], status="running",
                                         resume_payload=resume_data, resumed_at=_durable_now()))
@@ -1136,12 +1178,12 @@ def _execution(program: Any, run_id: str, scope: list[str], workflow_id: str, st
                request_context: dict[str, Any]) -> tuple[Execution, RequestContext]:
     live = _scope_run(run_id, scope)
     wf = program.compiled.workflows[workflow_id].workflow
-    rc = RequestContext(dict(request_context or {}))
+    rc = RequestContext(request_context)  # (a copy)
     # the live records by reference (read only by get_step_result): no per-step copy
-    ex = Execution(wf, run_id, input=live.input if live is not None else None,
-                   state=dict(state or {}), step_results=live.records if live is not None else {},
-                   request_context=rc, validate_inputs=False)
-    ex.retry_attempts = 0
+    ex = Execution.for_step(wf, run_id, input=live.input if live is not None else None,
+                            state=dict(state) if state else {},
+                            step_results=live.records if live is not None else {},
+                            request_context=rc)
     return ex, rc
 
 
@@ -1198,6 +1240,26 @@ async def flow_step_body(program: Any, *, workflow_id: str, step_id: str, input_
             _ERRORS[(run_id, "/".join(scope or ()), step_id)] = exc
             return {"status": "failed", "input": to_jsonable(input_data), "error": error_json(exc),
                     "attempts": 1}
+    if not (resume or scope or state or request_context) and spec.input_schema is None:
+        # the usual call (top level, no state, request context or schema, not a resume): the
+        # body's output as it is when the step neither failed nor changed the run's data
+        rc = RequestContext()
+        ex = Execution.for_step(spec.workflow, run_id,
+                                input=live.input if live is not None else None, state={},
+                                step_results=live.records if live is not None else {},
+                                request_context=rc)
+        got = await call_step_once(ex, spec.plain, input_data, retry_base + attempt - 1,
+                                   iteration)
+        if type(got) is not Outcome:
+            if not ex.state and not len(rc) and not ex.signal.aborted and attempt == 1:
+                if _ERRORS:
+                    _ERRORS.pop((run_id, "", step_id), None)
+                if _FAILURES:
+                    _FAILURES.pop((run_id, info.step_id), None)
+                return {"output": _jsonable(got)}
+            got = Outcome("success", input_data, output=got)
+        return _step_outcome(program, workflow_id, step_id, info, spec, got, ex, rc,
+                             input_data, None, None, scope)
     given = input_data
     if scope:
         for sid in scope:  # the (nested) run the step belongs to
@@ -1215,6 +1277,19 @@ async def flow_step_body(program: Any, *, workflow_id: str, step_id: str, input_
                               resume=Resume([step_id], resume_data, [], None, item) if resume
                               else None, iteration_count=iteration)
     outcome = started if type(started) is Outcome else await started  # type: ignore[misc]
+    return _step_outcome(program, workflow_id, step_id, info, spec, outcome, ex, rc, given,
+                         state, request_context, scope)
+
+
+def _step_outcome(program: Any, workflow_id: str, step_id: str, info: Any, spec: _StepSpec,
+                  outcome: Outcome, ex: Execution, rc: RequestContext, given: Any,
+                  state: dict[str, Any] | None, request_context: dict[str, Any] | None,
+                  scope: list[str] | None) -> dict[str, Any]:
+    """The JSON outcome of one attempt of a flow step (see `flow_step_body`), or raises its
+    failure. `given`: the input as the step was called with it; `state`, `request_context`:
+    as the call received them (what the step changed is diffed against them)."""
+    run_id = ex.run_id
+    attempt = info.attempt
     status = outcome.status
     if status == "failed":
         key = (run_id, "/".join(scope or ()), step_id)
@@ -1326,10 +1401,6 @@ async def closure_body(program: Any, *, closure_id: str, input_data: Any = None,
     """A lifted closure as a durable step; its JSON value is journaled. Arguments left out of
     the journal take their defaults (no scope, state or request context, no iteration);
     `run_id` comes from the step metadata."""
-    import inspect
-
-    from flow.context import StepContext
-
     if run_id is None:
         run_id = _step_info().run_id
     scope = scope or []

@@ -105,6 +105,13 @@ def test_flat_values_are_copied_as_json_would_give_them() -> None:
     assert encode_call(({"v": 1}, 2), {"k": [3]}) == encode({"args": [{"v": 1}, 2],
                                                              "kwargs": {"k": [3]}})
     assert encode_call((), {}) == '{"args":[],"kwargs":{}}'
+    # keywords only (how codegen calls its flow steps): the same text as the wrapper dict's
+    assert encode_call((), {"input_data": {"v": [1, "a"]}, "iteration": 2}) == (
+        '{"args":[],"kwargs":{"input_data":{"v":[1,"a"]},"iteration":2}}')
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    with pytest.raises(TypeError, match="serialised"):
+        encode_call((), {"x": loop})
 
 
 KEPT: list[dict[str, Any]] = []

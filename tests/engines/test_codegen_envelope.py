@@ -210,3 +210,174 @@ async def test_a_run_that_ends_here_is_answered_without_reading_its_output(tmp_p
         assert list(stored.steps) == [f"s{i}" for i in range(5)]
     finally:
         world.close()
+
+
+def _count_calls(monkeypatch) -> dict[str, int]:
+    """Count `flow_step_body`'s two ways of calling a step: the short one (`call_step_once`)
+    and the general one (`begin_step_call`)."""
+    counts = {"once": 0, "general": 0}
+    real_once, real_general = runtime.call_step_once, runtime.begin_step_call
+
+    def once(*a, **kw):
+        counts["once"] += 1
+        return real_once(*a, **kw)
+
+    def general(*a, **kw):
+        counts["general"] += 1
+        return real_general(*a, **kw)
+
+    monkeypatch.setattr(runtime, "call_step_once", once)
+    monkeypatch.setattr(runtime, "begin_step_call", general)
+    return counts
+
+
+async def test_a_plain_top_level_step_takes_the_short_call(world, monkeypatch):
+    counts = _count_calls(monkeypatch)
+    chain = (create_workflow(id="short").then(create_step("a", inc)).then(create_step("b", inc))
+             .then(create_step("c", inc)).commit())
+    result = await get_engine("codegen", world=world).run(chain, input_data={"v": 0})
+    assert result.result == {"v": 3}
+    assert counts == {"once": 3, "general": 0}
+    # a run with state (its steps receive it) takes the general call
+    result = await get_engine("codegen", world=world).run(chain, input_data={"v": 0},
+                                                          initial_state={"k": 1})
+    assert result.result == {"v": 3}
+    assert counts == {"once": 3, "general": 3}
+
+
+def _sets_state(ctx):
+    ctx.set_state({"s": 1})
+    return {"v": 1}
+
+
+def _sets_rc(ctx):
+    ctx.request_context.set("k", "x")
+    return {"v": 1}
+
+
+def _aborts(ctx):
+    ctx.abort()
+    return {"v": 1}
+
+
+def _bails_out(ctx):
+    return ctx.bail({"early": 1})
+
+
+def _suspends_here(ctx):
+    return ctx.suspend({"ask": 1})
+
+
+def _mutates_state_in_place(ctx):
+    ctx.state["m"] = 2  # (not set_state: the step's copy changes, which the diff sees)
+    return {"v": 1}
+
+
+@pytest.mark.parametrize("body, journaled, status", [
+    (_sets_state, {"output": {"v": 1}, "state_changes": {"s": 1}}, "success"),
+    (_mutates_state_in_place, {"output": {"v": 1}, "state_changes": {"m": 2}}, "success"),
+    (_sets_rc, {"output": {"v": 1}, "rc_set": {"k": "x"}}, "success"),
+    (_aborts, {"output": {"v": 1}, "aborted": True}, "canceled"),
+    (_bails_out, {"output": {"early": 1}, "status": "bailed"}, "success"),
+    (_suspends_here, {"output": None, "status": "suspended", "suspend_payload": {"ask": 1}},
+     "suspended"),
+])
+async def test_the_short_call_journals_what_the_step_changed(world, monkeypatch, body, journaled,
+                                                             status):
+    counts = _count_calls(monkeypatch)
+    wf = create_workflow(id=f"short-{body.__name__}").then(create_step("only", body)).commit()
+    result = await get_engine("codegen", world=world).run(wf, input_data={"v": 0})
+    assert counts == {"once": 1, "general": 0}
+    assert result.status == status
+    assert [d["result"] for d in _events(world, result.run_id, "step_completed")] == [journaled]
+    if body is _sets_state:
+        assert result.state == {"s": 1}
+    if body is _mutates_state_in_place:  # (as on the interpreter)
+        assert result.state == {"m": 2}
+        default = await get_engine("default").run(wf, input_data={"v": 0})
+        assert default.state == {"m": 2}
+    if body is _bails_out:
+        assert result.result == {"early": 1}
+
+
+async def test_the_short_call_fails_a_raising_step_with_its_own_error(world, monkeypatch):
+    counts = _count_calls(monkeypatch)
+
+    def boom(ctx):
+        raise KeyError("nope")
+
+    wf = create_workflow(id="short-fail").then(create_step("only", boom)).commit()
+    result = await get_engine("codegen", world=world).run(wf, input_data={"v": 0})
+    assert counts == {"once": 1, "general": 0}
+    assert result.status == "failed"
+    assert type(result.error) is KeyError and result.steps["only"].status == "failed"
+
+
+def test_plain_json_values_are_handed_on_as_they_are():
+    nested = {"a": [1, {"b": None, "c": [True, 1.5, "x"]}], "d": {"e": {"f": 2}}}
+    assert runtime._jsonable(nested) is nested  # no copy: durable encodes it at once
+    fan = {f"s{i}": {"value": i} for i in range(3)}
+    assert runtime._jsonable(fan) is fan
+    rows = [{"k": [1, 2]}, [3]]
+    assert runtime._jsonable(rows) is rows
+    # anything that is not plain JSON is converted (a copy), at any depth
+    with_tuple = {"a": [{"t": (1, 2)}]}
+    got = runtime._jsonable(with_tuple)
+    assert got == {"a": [{"t": [1, 2]}]} and got is not with_tuple
+    assert runtime._jsonable({"a": {1: "x"}}) == {"a": {"1": "x"}}
+    assert runtime._jsonable([[("p", 1)]]) == [[["p", 1]]]
+    deep: object = 0
+    for _ in range(40):  # deeper than the fast path looks: converted, same value
+        deep = [deep]
+    got = runtime._jsonable(deep)
+    assert got == deep and got is not deep
+
+
+async def test_a_parallel_entry_waits_once_for_its_children(world, monkeypatch):
+    import asyncio
+    import sys
+
+    waits: list[int] = []
+
+    class CountingEvent(asyncio.Event):
+        async def wait(self):
+            caller = sys._getframe(1).f_code
+            if caller is FlowRun.gather.__code__:
+                waits.append(1)
+            return await super().wait()
+
+    monkeypatch.setattr(asyncio, "Event", CountingEvent)
+    par = (create_workflow(id="fan-once")
+           .parallel([create_step(f"p{i}", inc) for i in range(5)]).commit())
+    result = await get_engine("codegen", world=world).run(par, input_data={"v": 0})
+    assert result.result == {f"p{i}": {"v": 1} for i in range(5)}
+    # the gather loop is woken when the last child is done, not at each child's step end
+    assert len(waits) == 1
+
+
+async def test_a_foreach_item_end_does_not_scan_every_items_status(world, monkeypatch):
+    scans: list[str] = []
+
+    class Statuses(list):
+        def __contains__(self, x):
+            scans.append("in")
+            return super().__contains__(x)
+
+        def __iter__(self):
+            scans.append("iter")
+            return super().__iter__()
+
+    real = FlowRun.foreach_items
+
+    def spy(self, step_id, prev):
+        out = real(self, step_id, prev)
+        progress = self.foreach_progress[step_id]
+        progress["foreach_status"] = Statuses(progress["foreach_status"])
+        return out
+
+    monkeypatch.setattr(FlowRun, "foreach_items", spy)
+    wf = create_workflow(id="each-scan").foreach(create_step("it", inc), concurrency=4).commit()
+    items = [{"v": i} for i in range(40)]
+    result = await get_engine("codegen", world=world).run(wf, input_data=items)
+    assert result.result == [{"v": i + 1} for i in range(40)]
+    assert scans == []  # no item is suspended: nobody looks at the list (was: once per item)

@@ -1,7 +1,8 @@
 """One step call made outside the interpreter (what an engine running flow steps by itself uses):
 `Execution.for_step` is the same Execution as the general constructor gives for one step call,
 and `begin_step_call` finishes a synchronous body without a coroutine and gives the same
-outcome as `call_step` for every kind of body."""
+outcome as `call_step` for every kind of body; `call_step_once` gives the body's output itself
+for a plain success and otherwise the same outcome as `call_step`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from flow import create_step, create_workflow
 from flow.context import RequestContext
-from flow.interpreter import Execution, Outcome, begin_step_call, call_step
+from flow.interpreter import Execution, Outcome, begin_step_call, call_step, call_step_once
 from flow.results import StepResult
 
 WF = (create_workflow(id="wf-step-call", retry_config={"attempts": 3, "delay": 2})
@@ -95,3 +96,36 @@ async def test_begin_step_call_gives_call_steps_outcome(body: Any, waits: bool) 
     assert e1.state == e2.state and e1.run_counts == e2.run_counts == {"st": 2}
     if body is _sync:
         assert got.output == {"out": 6, "retry": 2} and e1.state == {"a": 0, "seen": 5}
+
+
+def _plain(ctx: Any) -> Any:
+    return {"out": ctx.input_data + 1, "retry": ctx.retry_count, "it": ctx.iteration_count}
+
+
+def _returns_an_outcome(ctx: Any) -> Any:
+    return Outcome("failed", "not mine")
+
+
+@pytest.mark.parametrize("body", [_plain, _sync, _async, _suspends, _bails, _fails,
+                                  _returns_an_outcome])
+async def test_call_step_once_gives_the_output_or_call_steps_outcome(body: Any) -> None:
+    step = create_step(id="st", execute=body)
+
+    def ex() -> Execution:
+        return Execution.for_step(WF, "r1", input=None, state={"a": 0}, step_results={},
+                                  request_context=RequestContext(), run_counts={"st": 1})
+
+    e1, e2 = ex(), ex()
+    got = await call_step_once(e1, step, 5, 2, iteration_count=3)
+    want = await call_step(e2, step, 5, iteration_count=3)  # (retry_count 2: run_counts + 1)
+    assert e1.state == e2.state
+    if body in (_plain, _async):  # a plain success: the output itself, no Outcome
+        assert got == ({"out": 6, "retry": 2, "it": 3} if body is _plain else {"out": 7})
+        assert got == want.output and want.status == "success" and want.input == 5
+        return
+    assert isinstance(got, Outcome)
+    if body is _returns_an_outcome:  # (an Outcome returned by the body is its output)
+        assert (got.status, want.status) == ("success", "success")
+        assert got.output.status == want.output.status == "failed"
+        return
+    assert _outcome_tuple(got) == _outcome_tuple(want)
