@@ -790,6 +790,19 @@ class FlowRun:
 # Calls from generated code
 
 
+def _call_keywords(run: FlowRun, input_data: Any) -> dict[str, Any]:
+    """The journaled keywords every durable step or closure call of `run` carries: the input,
+    and the scope, state and request context only when they are not empty."""
+    kw: dict[str, Any] = {"input_data": input_data}
+    if run.scope:
+        kw["scope"] = list(run.scope)
+    if run.state:
+        kw["state"] = run.state
+    if run.rc:
+        kw["request_context"] = run.rc
+    return kw
+
+
 def _succeeded(rec: StepResult, first: dict[str, Any], output: Any, ended_at: Any) -> StepResult:
     """`replace(rec, **first, status="success", output=output, ended_at=ended_at)`, built
     directly (the per-step hot path)."""
@@ -828,13 +841,7 @@ class StepCall:
         try:
             if self.durable is not None:
                 # `step_args(...)` of the keywords below, built directly (the per-step path)
-                kw: dict[str, Any] = {"input_data": input_data}
-                if run.scope:
-                    kw["scope"] = list(run.scope)
-                if run.state:
-                    kw["state"] = run.state
-                if run.rc:
-                    kw["request_context"] = run.rc
+                kw = _call_keywords(run, input_data)
                 base = run.run_counts.get(sid, -1) + 1
                 if base:
                     kw["retry_base"] = base
@@ -1115,13 +1122,7 @@ class ClosureCall:
             if durable_closure is not None:
                 # codegen's own program: only what varies per call is journaled (`run_id` comes
                 # from the step metadata, `closure_id` is bound at registration)
-                kw: dict[str, Any] = {"input_data": prev}
-                if run.scope:
-                    kw["scope"] = list(run.scope)
-                if run.state:
-                    kw["state"] = run.state
-                if run.rc:
-                    kw["request_context"] = run.rc
+                kw = _call_keywords(run, prev)
                 if iteration is not None:
                     kw["iteration"] = iteration
                 out = await durable_closure(self.closure_id)(**kw)
