@@ -1414,6 +1414,17 @@ async def closure_body(program: Any, *, closure_id: str, input_data: Any = None,
     else:
         ctx = StepContext(ex, cb.record_id or closure_id, input_data, is_step=False, retry_count=-1,
                           iteration_count=iteration)
+    return await closure_value(cb, ctx, (run_id, "/".join(scope), closure_id), error_json)
+
+
+async def closure_value(cb: Any, ctx: StepContext, key: tuple[str, str, str],
+                        error_doc: Callable[[BaseException], dict[str, Any] | None]
+                        ) -> dict[str, Any]:
+    """Call the lifted closure `cb` with `ctx` and make its journaled result, by kind: a branch
+    condition that raises counts as false (as in flow); conditions become bools, a sleep
+    duration seconds, a sleep date an ISO string (a naive date is UTC). A failure is kept in
+    `_ERRORS[key]` (the original exception, for the body) and returned as `error_doc(exc)`.
+    Shared by the codegen and temporal backends."""
     try:
         value = cb.fn(ctx)
         if inspect.isawaitable(value):
@@ -1421,16 +1432,18 @@ async def closure_body(program: Any, *, closure_id: str, input_data: Any = None,
     except Exception as exc:
         if cb.kind == "branch_condition":  # flow: a raising branch condition counts as false
             return {"kind": cb.kind, "value": False}
-        _ERRORS[(run_id, "/".join(scope), closure_id)] = exc
-        return {"kind": cb.kind, "status": "failed", "error": error_json(exc)}
+        _ERRORS[key] = exc
+        return {"kind": cb.kind, "status": "failed", "error": error_doc(exc)}
     if cb.kind in ("branch_condition", "loop_condition"):
         value = bool(value)
     elif cb.kind == "sleep_duration":
         value = FlowRun.seconds(value)
     elif cb.kind == "sleep_until":
         if not isinstance(value, datetime):
-            exc2 = FlowError(f"sleep_until {cb.record_id!r} needs a datetime, got {value!r}")
-            _ERRORS[(run_id, "/".join(scope), closure_id)] = exc2
-            return {"kind": cb.kind, "status": "failed", "error": error_json(exc2)}
+            err = FlowError(f"sleep_until {cb.record_id!r} needs a datetime, got {value!r}")
+            _ERRORS[key] = err
+            return {"kind": cb.kind, "status": "failed", "error": error_doc(err)}
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
         value = value.isoformat()
     return {"kind": cb.kind, "value": to_jsonable(value)}

@@ -46,6 +46,7 @@ from engines.codegen.runtime import (
     _ERRORS,
     CRASH_ALLOWANCE,
     FlowRun,
+    closure_value,
     enter_root_lane,
     hook_token,
     parked,
@@ -509,8 +510,6 @@ async def _step(program: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _closure(program: Any, args: dict[str, Any]) -> dict[str, Any]:
-    import inspect
-
     closure_id, run_id, scope = args["closure_id"], args["run_id"], args["scope"]
     cb = program.compiled.closures[closure_id]
     ex, _rc = await _execution(program, args, cb.workflow_id)
@@ -520,28 +519,7 @@ async def _closure(program: Any, args: dict[str, Any]) -> dict[str, Any]:
     else:
         ctx = StepContext(ex, cb.record_id or closure_id, args.get("input_data"), is_step=False,
                           retry_count=-1, iteration_count=args.get("iteration"))
-    try:
-        value = cb.fn(ctx)
-        if inspect.isawaitable(value):
-            value = await value
-    except Exception as exc:
-        if cb.kind == "branch_condition":  # flow: a raising branch condition counts as false
-            return {"kind": cb.kind, "value": False}
-        _ERRORS[key] = exc
-        return {"kind": cb.kind, "status": "failed", "error": error_to_dict(exc)}
-    if cb.kind in ("branch_condition", "loop_condition"):
-        value = bool(value)
-    elif cb.kind == "sleep_duration":
-        value = FlowRun.seconds(value)
-    elif cb.kind == "sleep_until":
-        if not isinstance(value, datetime):
-            err = FlowError(f"sleep_until {cb.record_id!r} needs a datetime, got {value!r}")
-            _ERRORS[key] = err
-            return {"kind": cb.kind, "status": "failed", "error": error_to_dict(err)}
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.isoformat()
-    return {"kind": cb.kind, "value": to_jsonable(value)}
+    return await closure_value(cb, ctx, key, error_to_dict)
 
 
 @activity.defn(dynamic=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import traceback
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ import durable
 from engines import get_engine
 from engines.codegen.program import program_for
 from flow import create_step, create_workflow
+from flow.errors import FlowError
 
 
 @pytest.fixture
@@ -185,3 +187,37 @@ async def test_resume_sent_before_the_step_suspends_is_kept(world):
     done = await early
     assert done.status == "success"
     assert done.result == {"value": 2, "approved": True}
+
+
+async def test_closure_value_by_kind_shared_by_both_backends() -> None:
+    """`closure_value` (used by the codegen and temporal backends) turns a closure's value into
+    its journaled result by kind, and keeps a failure's exception for the body."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from engines.codegen import runtime as rt
+
+    def cb(kind: str, fn: Any) -> Any:
+        return SimpleNamespace(kind=kind, fn=fn, record_id="wf/entry1/x")
+
+    def boom(ctx: Any) -> Any:
+        raise ValueError("no")
+
+    async def later(ctx: Any) -> int:
+        return 0
+
+    doc = rt.error_json
+    key = ("run-cv", "", "wf/entry1/x")
+    assert await rt.closure_value(cb("branch_condition", boom), None, key, doc) == {
+        "kind": "branch_condition", "value": False}
+    assert key not in rt._ERRORS  # a raising branch condition is false, not a failure
+    assert await rt.closure_value(cb("loop_condition", later), None, key, doc) == {
+        "kind": "loop_condition", "value": False}
+    naive = datetime(2030, 1, 2, 3, 4, 5)
+    assert await rt.closure_value(cb("sleep_until", lambda ctx: naive), None, key, doc) == {
+        "kind": "sleep_until", "value": naive.replace(tzinfo=UTC).isoformat()}
+    out = await rt.closure_value(cb("sleep_until", lambda ctx: 5), None, key, doc)
+    assert out["status"] == "failed" and "needs a datetime, got 5" in out["error"]["message"]
+    assert isinstance(rt._ERRORS.pop(key), FlowError)
+    out = await rt.closure_value(cb("loop_condition", boom), None, key, doc)
+    assert out["status"] == "failed" and isinstance(rt._ERRORS.pop(key), ValueError)
