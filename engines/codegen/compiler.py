@@ -609,8 +609,10 @@ class _Compiler:
         else:
             if not isinstance(entry.date, _dt.datetime):
                 raise CompileError(f"{where}: sleep_until needs a datetime, got {entry.date!r}")
-            w.comment(f"entry {no}: sleep_until {entry.id!r}, {entry.date.isoformat()}")
-            date_expr = literal(entry.date.isoformat())
+            # a naive date is local time (as flow reads it): written out with its offset
+            date = entry.date if entry.date.tzinfo is not None else entry.date.astimezone()
+            w.comment(f"entry {no}: sleep_until {entry.id!r}, {date.isoformat()}")
+            date_expr = literal(date.isoformat())
         w.writeline(f"run.sleep_start({literal(entry.id)}, prev)")
         w.writeline(f"await sleep(run.until({date_expr}))")
         self._result(f"run.sleep_end({literal(entry.id)}, prev)")

@@ -778,7 +778,9 @@ class FlowRun:
 
     @staticmethod
     def until(date: Any) -> datetime:
-        """The wake-up instant of a sleep_until (ISO text or datetime; naive means UTC)."""
+        """The wake-up instant of a sleep_until (ISO text or datetime). The compiler and
+        `closure_value` make naive dates aware (local time); a naive one here comes from a
+        journal of an older version, which meant UTC."""
         if isinstance(date, str):
             date = datetime.fromisoformat(date)
         if not isinstance(date, datetime):
@@ -1422,7 +1424,7 @@ async def closure_value(cb: Any, ctx: StepContext, key: tuple[str, str, str],
                         ) -> dict[str, Any]:
     """Call the lifted closure `cb` with `ctx` and make its journaled result, by kind: a branch
     condition that raises counts as false (as in flow); conditions become bools, a sleep
-    duration seconds, a sleep date an ISO string (a naive date is UTC). A failure is kept in
+    duration seconds, a sleep date an ISO string (a naive date is local time). A failure is kept in
     `_ERRORS[key]` (the original exception, for the body) and returned as `error_doc(exc)`.
     Shared by the codegen and temporal backends."""
     try:
@@ -1443,7 +1445,7 @@ async def closure_value(cb: Any, ctx: StepContext, key: tuple[str, str, str],
             err = FlowError(f"sleep_until {cb.record_id!r} needs a datetime, got {value!r}")
             _ERRORS[key] = err
             return {"kind": cb.kind, "status": "failed", "error": error_doc(err)}
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
+        if value.tzinfo is None:  # a naive date is local time, as flow and Python read it
+            value = value.astimezone()
         value = value.isoformat()
     return {"kind": cb.kind, "value": to_jsonable(value)}

@@ -213,11 +213,42 @@ async def test_closure_value_by_kind_shared_by_both_backends() -> None:
     assert key not in rt._ERRORS  # a raising branch condition is false, not a failure
     assert await rt.closure_value(cb("loop_condition", later), None, key, doc) == {
         "kind": "loop_condition", "value": False}
-    naive = datetime(2030, 1, 2, 3, 4, 5)
-    assert await rt.closure_value(cb("sleep_until", lambda ctx: naive), None, key, doc) == {
-        "kind": "sleep_until", "value": naive.replace(tzinfo=UTC).isoformat()}
+    aware = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert await rt.closure_value(cb("sleep_until", lambda ctx: aware), None, key, doc) == {
+        "kind": "sleep_until", "value": "2030-01-02T03:04:05+00:00"}
     out = await rt.closure_value(cb("sleep_until", lambda ctx: 5), None, key, doc)
     assert out["status"] == "failed" and "needs a datetime, got 5" in out["error"]["message"]
     assert isinstance(rt._ERRORS.pop(key), FlowError)
     out = await rt.closure_value(cb("loop_condition", boom), None, key, doc)
     assert out["status"] == "failed" and isinstance(rt._ERRORS.pop(key), ValueError)
+
+
+@pytest.fixture
+def tokyo_time(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """This process's local time zone is UTC+9 for the test (restored afterwards)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def test_a_naive_sleep_date_is_local_time_as_in_flow(tokyo_time: Any) -> None:
+    """flow reads a naive `sleep_until` date as local time (Python's convention); codegen (and
+    temporal, through `closure_value` and the compiler) write it out with the local offset."""
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from engines.codegen import runtime as rt
+    from engines.codegen.compiler import compile_workflow
+
+    naive = datetime(2030, 1, 2, 3, 4, 5)
+    got = await rt.closure_value(SimpleNamespace(kind="sleep_until", fn=lambda ctx: naive,
+                                                 record_id="d"), None, ("r", "", "d"), rt.error_json)
+    assert got == {"kind": "sleep_until", "value": "2030-01-02T03:04:05+09:00"}
+    step = create_step(id="s", execute=lambda ctx: ctx.input_data)
+    wf = create_workflow(id="tz-static").sleep_until(naive).then(step).commit()
+    source = compile_workflow(wf, extra_globals={}).source
+    assert "run.until('2030-01-02T03:04:05+09:00')" in source
