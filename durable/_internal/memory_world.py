@@ -12,6 +12,7 @@ from durable._internal.errors import HookNotFoundError, LeaseLostError, RunNotFo
 from durable._internal.leases import owner_is_dead
 from durable._internal.serialization import decode_own
 from durable._internal.world import (
+    SPECIAL_EVENTS,
     STEP_EVENTS,
     TERMINAL,
     TERMINAL_EVENTS,
@@ -29,7 +30,6 @@ from durable._internal.world import (
 )
 
 _now = getattr(time.time, "__wrapped__", time.time)  # the real clock, even under the sandbox
-_SPECIAL_EVENTS = frozenset(("hook_created", *TERMINAL_EVENTS))
 
 class MemoryWorld:
     """A World kept in memory (lost when the process exits). Same semantics as SqliteWorld.
@@ -123,7 +123,7 @@ class MemoryWorld:
             fast = 0
             for ev in batch.events:
                 text = ev.text
-                if text is not None and ev.type not in _SPECIAL_EVENTS:
+                if text is not None and ev.type not in SPECIAL_EVENTS:
                     # the step path: append the JSON text as it is
                     self._seq += 1
                     log.append((self._seq, ev.type, ev.correlation_id, None, text, ev.created_at))

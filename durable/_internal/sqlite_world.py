@@ -42,6 +42,7 @@ from durable._internal.errors import (
 from durable._internal.leases import owner_is_dead
 from durable._internal.serialization import decode_own
 from durable._internal.world import (
+    SPECIAL_EVENTS,
     TERMINAL,
     TERMINAL_EVENTS,
     Batch,
@@ -91,7 +92,6 @@ _RUN_COLS = (
 _PEEK_COLS = _RUN_COLS.replace(" output,", " NULL,")  # everything but the output
 _JSON_RUN_FIELDS = {"input", "output", "error", "attributes"}
 _SELECT_HOLD = "SELECT status, lease_owner FROM runs WHERE run_id=?"
-_SPECIAL_EVENTS = frozenset(("hook_created", *TERMINAL_EVENTS))
 _APPEND_SQL: dict[int, str] = {}
 _INSERT_EVENT = ("INSERT INTO events(run_id, seq, type, correlation_id, data, created_at)"
                  " VALUES (?,?,?,?,?,?)")
@@ -456,7 +456,7 @@ class SqliteWorld:
         for ev in events:
             typ = ev.type
             text = ev.text
-            if text is None or typ in _SPECIAL_EVENTS:
+            if text is None or typ in SPECIAL_EVENTS:
                 return None
             params += (typ, ev.correlation_id, text, ev.created_at)
         sql = _APPEND_SQL.get(n)
@@ -526,7 +526,7 @@ class SqliteWorld:
                 fast: list[tuple[Any, ...]] = []
                 for ev in batch.events:
                     typ = ev.type
-                    if typ in _SPECIAL_EVENTS:
+                    if typ in SPECIAL_EVENTS:
                         break
                     text = ev.text
                     fast.append((typ, ev.correlation_id,
@@ -574,7 +574,7 @@ class SqliteWorld:
         hooks_by_corr = {h.correlation_id: h for h in batch.hooks_created}
         for ev in batch.events:
             typ = ev.type
-            if typ in _SPECIAL_EVENTS:
+            if typ in SPECIAL_EVENTS:
                 if typ == "hook_created" and ev.correlation_id in hooks_by_corr:
                     hook = hooks_by_corr[ev.correlation_id]
                     other = c.execute(

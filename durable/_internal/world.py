@@ -279,6 +279,9 @@ def fold_last_steps(records: list[StepRecord], key: Callable[[str], Any] | None 
 
 STEP_EVENTS = ("step_created", "step_started", "step_retrying", "step_completed", "step_failed")
 TERMINAL_EVENTS = ("run_completed", "run_failed", "run_cancelled")
+# events a world does more for than append them (hook tokens, run endings): never on the
+# plain step path
+SPECIAL_EVENTS = frozenset(("hook_created", *TERMINAL_EVENTS))
 
 
 def steps_from_events(run_id: str, events: list[tuple[str, str | None, Any, float]]

@@ -253,11 +253,6 @@ _LANE: contextvars.ContextVar[Lane | None] = contextvars.ContextVar("wfbench_cod
                                                                     default=None)
 
 
-def current_lane() -> Lane | None:
-    """The lane of the running task of a codegen body (None outside one)."""
-    return _LANE.get()
-
-
 @contextmanager
 def parked() -> Iterator[None]:
     """Around a wait for a resume (a hook, a signal): the current body task counts as parked
